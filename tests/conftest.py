@@ -1,0 +1,20 @@
+"""Suite-wide settings: where hypothesis keeps its examples, and the shared markers.
+
+The main suite runs as an ordinary user who cannot write into the checkout, so hypothesis
+gets a database in a temp dir instead of ./.hypothesis.
+"""
+
+import os
+import tempfile
+
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+settings.register_profile(
+    "vufuse",
+    database=DirectoryBasedExampleDatabase(
+        os.path.join(tempfile.gettempdir(), f"vufuse-hypothesis-{os.getuid()}")
+    ),
+    deadline=None,
+)
+settings.load_profile("vufuse")
