@@ -1,0 +1,301 @@
+"""The device machinery: malformed replies, daemon death, abort, INTERRUPT, reassembly,
+notifications."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import struct
+
+import pytest
+import trio
+from fakedaemon import FakeDaemon, socketpair
+from fusehelp import FakeClock, mounted
+
+from vufuse import protocol as p
+from vufuse.devfuse import Connection
+
+O = p.Opcode  # noqa: E741
+F = p.InitFlag
+
+
+async def _errno_of(coroutine: object) -> int:
+    try:
+        await coroutine  # type: ignore[misc]
+    except OSError as exc:
+        return exc.errno or 0
+    return 0
+
+
+async def test_malformed_reply_is_eio_for_that_caller_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with mounted(attr_timeout=0) as (fs, daemon):
+        attrs = await fs.lookup(1, b"hello.txt")
+        # attr_out cut short, with a header len that agrees: only the payload size is wrong
+        daemon.corrupt[O.GETATTR] = lambda message: (
+            (len(message) - 8).to_bytes(4, "little") + message[4:-8]
+        )
+        with caplog.at_level(logging.WARNING):
+            assert await _errno_of(fs.getattr(attrs.ino)) == errno.EIO
+            assert await _errno_of(fs.getattr(attrs.ino)) == errno.EIO
+        assert len([r for r in caplog.records if "malformed" in r.getMessage()]) == 1
+        # The connection survives: other requests work.
+        assert (await fs.lookup(1, b"dir")).is_dir
+        assert fs.connection.connected
+
+
+async def test_header_len_lies_beyond_the_message() -> None:
+    async with mounted(attr_timeout=0) as (fs, daemon):
+        attrs = await fs.lookup(1, b"hello.txt")
+        # An error outside -511..0 is malformed too.
+        daemon.corrupt[O.GETATTR] = lambda message: (
+            (16).to_bytes(4, "little") + (-600).to_bytes(4, "little", signed=True) + message[8:16]
+        )
+        assert await _errno_of(fs.getattr(attrs.ino)) == errno.EIO
+        assert (await fs.lookup(1, b"dir")).is_dir
+
+
+async def test_reply_to_unknown_unique_is_ignored() -> None:
+    async with mounted() as (fs, daemon):
+        await daemon._send(p.encode_error(1000, errno.EIO))
+        await daemon._send(b"short")
+        assert (await fs.lookup(1, b"dir")).is_dir
+
+
+async def test_daemon_death_fails_pending_and_later() -> None:
+    async with mounted() as (fs, daemon):
+        attrs = await fs.lookup(1, b"hello.txt")
+        handle = await fs.open(attrs.ino, 0)
+        daemon.holds[O.READ] = trio.Event()
+        daemon.interrupt_answer = None
+        errors: list[int] = []
+
+        async def read() -> None:
+            errors.append(await _errno_of(handle.read(0, 10)))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            nursery.start_soon(read)
+            await trio.sleep(0.02)
+            assert fs.connection.pending_count == 2
+            daemon.die()
+        # In flight: ECONNABORTED (end_requests); later: ENOTCONN (fuse_get_req).
+        assert errors == [errno.ECONNABORTED, errno.ECONNABORTED]
+        assert await _errno_of(fs.lookup(1, b"dir")) == errno.ENOTCONN
+        assert await _errno_of(fs.getattr(1)) == errno.ENOTCONN
+        await handle.release()  # must not raise on a dead connection
+
+
+async def test_daemon_dies_on_a_request() -> None:
+    async with mounted() as (fs, daemon):
+        daemon.die_on.add(O.LOOKUP)
+        assert await _errno_of(fs.lookup(1, b"hello.txt")) == errno.ECONNABORTED
+
+
+async def test_abort() -> None:
+    async with mounted(want=F.ASYNC_READ | F.MAX_PAGES) as (fs, daemon):
+        daemon.holds[O.LOOKUP] = trio.Event()
+        daemon.interrupt_answer = None
+        errors: list[int] = []
+
+        async def lookup() -> None:
+            errors.append(await _errno_of(fs.lookup(1, b"hello.txt")))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lookup)
+            await trio.sleep(0.02)
+            fs.abort()
+        assert errors == [errno.ECONNABORTED]
+        assert await _errno_of(fs.getattr(1)) == errno.ENOTCONN
+
+
+async def test_cancellation_sends_interrupt_and_takes_the_answer() -> None:
+    async with mounted() as (fs, daemon):
+        attrs = await fs.lookup(1, b"hello.txt")
+        handle = await fs.open(attrs.ino, 0)
+        daemon.holds[O.READ] = trio.Event()
+        outcome: list[object] = []
+
+        async def read() -> None:
+            with trio.CancelScope() as scope:
+                cancel_scopes.append(scope)
+                try:
+                    outcome.append(await handle.read(0, 10))
+                except OSError as exc:
+                    outcome.append(exc.errno)
+
+        cancel_scopes: list[trio.CancelScope] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            await trio.sleep(0.02)
+            cancel_scopes[0].cancel()
+        read_unique = daemon.of(O.READ)[0].header.unique
+        assert daemon.interrupts == [read_unique]
+        interrupt = daemon.of(O.INTERRUPT)[0]
+        assert interrupt.header.unique == read_unique | 1
+        assert outcome == [errno.EINTR]  # the daemon's answer, as the kernel returns it
+        assert fs.connection.pending_count == 0
+
+
+async def test_interrupted_lookup_that_completes_is_still_counted() -> None:
+    async with mounted() as (fs, daemon):
+        release = trio.Event()
+        daemon.holds[O.LOOKUP] = release
+        daemon.interrupt_answer = None  # the daemon ignores the interrupt and answers later
+        result: list[object] = []
+
+        async def lookup() -> None:
+            with trio.CancelScope() as scope:
+                scopes.append(scope)
+                result.append(await fs.lookup(1, b"hello.txt"))
+
+        scopes: list[trio.CancelScope] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lookup)
+            await trio.sleep(0.02)
+            scopes[0].cancel()
+            await trio.sleep(0.02)
+            assert daemon.interrupts  # sent, and the caller still waits
+            release.set()
+        nodeid = daemon.node("hello.txt").nodeid
+        assert daemon.nlookup[nodeid] == 1
+        inode = fs.sb.inodes.find(nodeid)
+        assert inode is not None and inode.nlookup == 1
+
+
+async def test_interrupt_enosys_is_remembered() -> None:
+    async with mounted() as (fs, daemon):
+        daemon.holds[O.GETATTR] = release = trio.Event()
+        daemon.interrupt_answer = None
+
+        async def getattr_cancelled() -> None:
+            with trio.move_on_after(0.02):
+                await fs.getattr(1)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(getattr_cancelled)
+            await trio.sleep(0.04)
+            unique = daemon.of(O.INTERRUPT)[0].header.unique
+            await daemon._send(p.encode_error(unique, errno.ENOSYS))
+            await trio.sleep(0.01)
+            release.set()
+        assert fs.connection.no_interrupt
+
+
+async def test_interrupt_eagain_is_resent() -> None:
+    async with mounted() as (fs, daemon):
+        daemon.holds[O.GETATTR] = release = trio.Event()
+        daemon.interrupt_answer = None
+
+        async def getattr_cancelled() -> None:
+            with trio.move_on_after(0.02):
+                await fs.getattr(1)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(getattr_cancelled)
+            await trio.sleep(0.04)
+            unique = daemon.of(O.INTERRUPT)[0].header.unique
+            await daemon._send(p.encode_error(unique, errno.EAGAIN))
+            await trio.sleep(0.02)
+            assert daemon.count(O.INTERRUPT) == 2
+            release.set()
+
+
+async def test_slow_daemon_does_not_block_other_requests() -> None:
+    async with mounted() as (fs, daemon):
+        daemon.delays[O.GETATTR] = 0.2
+        done: list[str] = []
+
+        async def slow() -> None:
+            await fs.getattr(1)
+            done.append("getattr")
+
+        async def fast() -> None:
+            await fs.lookup(1, b"hello.txt")
+            done.append("lookup")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(slow)
+            await trio.sleep(0.01)
+            nursery.start_soon(fast)
+        assert done == ["lookup", "getattr"]
+
+
+async def test_split_reply_overrunning_its_length_is_eio() -> None:
+    async with mounted() as (fs, daemon):
+        unique = fs.connection._unique + 2  # the next request's id
+        header = struct.pack("<IiQ", 40, 0, unique)
+        fs.connection._on_message(header + b"x" * 8)  # 24 of 40 bytes
+        fs.connection._on_message(b"y" * 30)  # 54 bytes: overran
+        assert (await fs.lookup(1, b"dir")).is_dir
+
+
+async def test_notifications_invalidate_caches() -> None:
+    clock = FakeClock()
+    async with mounted(clock=clock, attr_timeout=100, entry_timeout=100) as (fs, daemon):
+        directory = await fs.lookup(1, b"dir")
+        attrs = await fs.lookup(directory.ino, b"a")
+        handle = await fs.open(attrs.ino, 0)
+        await handle.read(0, 5)
+        negotiated = daemon.negotiated
+        inval_inode = p.InvalInodeNotification(p.NotifyInvalInodeOut(ino=attrs.ino, off=0, len=0))
+        await daemon._send(p.encode_notification(inval_inode, negotiated))
+        inval_entry = p.InvalEntryNotification(
+            p.NotifyInvalEntryOut(parent=directory.ino, namelen=1), b"a"
+        )
+        await daemon._send(p.encode_notification(inval_entry, negotiated))
+        await trio.sleep(0.02)
+        getattrs = daemon.count(O.GETATTR)
+        await fs.getattr(attrs.ino)
+        assert daemon.count(O.GETATTR) == getattrs + 1  # attributes went stale
+        reads = daemon.count(O.READ)
+        await handle.read(0, 5)
+        assert daemon.count(O.READ) == reads + 1  # pages dropped
+        lookups = daemon.count(O.LOOKUP)
+        await fs.lookup(directory.ino, b"a")
+        assert daemon.count(O.LOOKUP) == lookups + 1  # dentry dropped
+
+
+async def test_requests_use_even_uniques_in_order() -> None:
+    async with mounted() as (fs, daemon):
+        await fs.lookup(1, b"hello.txt")
+        await fs.lookup(1, b"dir")
+        uniques = [request.header.unique for request in daemon.requests]
+        assert uniques == [2, 4, 6]
+
+
+def test_fake_daemon_is_importable() -> None:
+    assert FakeDaemon
+
+
+async def test_abort_ends_the_receive_loop() -> None:
+    ours, theirs = socketpair()
+    connection = Connection(ours)
+    with trio.fail_after(1):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(connection.receive_loop)
+            await trio.sleep(0.01)
+            connection.abort()  # no message arrives, yet the loop must end
+    assert not connection.connected
+    ours.close()
+    theirs.close()
+
+
+async def test_cancelled_before_init_sends_nothing() -> None:
+    async with mounted(wait_init=False, ignore_init=True) as (fs, daemon):
+        with trio.move_on_after(0.05):
+            await fs.getattr(1)
+        assert daemon.count(O.GETATTR) == 0
+        assert daemon.count(O.INTERRUPT) == 0
+        assert fs.connection.pending_count == 1  # only INIT
+
+
+async def test_inval_entry_of_an_unused_entry_forgets_it() -> None:
+    async with mounted() as (fs, daemon):
+        attrs = await fs.lookup(1, b"hello.txt")
+        note = p.InvalEntryNotification(p.NotifyInvalEntryOut(parent=1, namelen=9), b"hello.txt")
+        await daemon._send(p.encode_notification(note, daemon.negotiated))
+        await trio.sleep(0.05)
+        assert daemon.forgets == [(attrs.ino, 1)]
+        assert fs.sb.inodes.find(attrs.ino) is None

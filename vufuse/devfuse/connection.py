@@ -1,0 +1,423 @@
+"""Our end of a /dev/fuse socketpair: the request/reply machinery (Linux fs/fuse/dev.c).
+
+One :class:`Connection` per mount.  Requests go out as one SOCK_SEQPACKET message each, with
+unique ids assigned like the kernel's (``reqctr += 2``, so the first -- INIT -- is 2; an
+INTERRUPT uses ``unique | 1``).  :meth:`Connection.receive_loop` reads the daemon's messages,
+matches replies to the pending-request table and hands notifications (unique 0) to a callback.
+
+Failure model, as in the kernel:
+
+- a malformed reply fails only the request it answers, with EIO (logged once);
+  the connection survives;
+- the daemon hanging up (EOF, ECONNRESET) or :meth:`Connection.abort` fails every request in
+  flight with ECONNABORTED and every later one with ENOTCONN (end_requests, fuse_get_req);
+- a failed INIT (error reply, wrong major) fails every waiting and later request with
+  ECONNREFUSED (the kernel's ``conn_error``);
+- a waiter whose trio task is cancelled sends INTERRUPT once and keeps waiting for the
+  daemon's answer (the kernel's ``request_wait_answer``): the answer, even a success, is what
+  the caller gets, so a LOOKUP that completes despite the interrupt is still counted.
+
+Replies split over several messages (libfuse's splice from a pipe into our socket) are
+reassembled by the header's ``len``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from vufuse import protocol as p
+
+log = logging.getLogger(__name__)
+
+_OUT_HEADER = struct.Struct("<IiQ")
+_HEADER_SIZE = _OUT_HEADER.size
+PAGE_SIZE = 4096
+#: Largest message we accept: a READ of 256 pages (the kernel's max_pages limit) plus header.
+DEFAULT_RECEIVE_LIMIT = 256 * PAGE_SIZE + PAGE_SIZE
+
+NotificationHandler = Callable[[Any], None]
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One request sent and not yet answered (the kernel's processing list entry)."""
+
+    request: p.Request
+    done: trio.Event = field(default_factory=trio.Event)
+    reply: p.Reply[Any] | None = None
+    error: int = 0
+    background: bool = False
+    interrupted: bool = False
+
+
+class Connection:
+    """The kernel side of one FUSE connection, over a trio SOCK_SEQPACKET socket.
+
+    Run :meth:`receive_loop` in a nursery for the life of the mount; INIT is sent by
+    :func:`vufuse.devfuse.init.negotiate`, and every other request waits for it to complete.
+    """
+
+    def __init__(
+        self,
+        sock: trio.socket.SocketType,
+        *,
+        receive_limit: int = DEFAULT_RECEIVE_LIMIT,
+        init_timeout: float | None = None,
+    ) -> None:
+        self.sock = sock
+        self.negotiated: p.Negotiated = p.LATEST
+        self.init_timeout = init_timeout
+        self.on_notification: NotificationHandler | None = None
+        #: Awaited by the receive loop after each notification (to send the FORGETs that an
+        #: invalidation may have made due).
+        self.after_notification: Callable[[], Awaitable[None]] | None = None
+        self._notified = False
+        # Capabilities the daemon turned down with ENOSYS, remembered like fuse_conn's no_*.
+        self.no_interrupt = False
+        self.no_access = False
+        self.no_flush = False
+        self.no_getxattr = False
+        self.no_listxattr = False
+        self.no_open = False
+        self.no_opendir = False
+        self._unique = 0
+        self._pending: dict[int, _Pending] = {}
+        self._send_lock = trio.Lock()
+        self._initialized = trio.Event()
+        self._init_error = 0
+        self._abort_error = 0
+        self._buffer = bytearray(receive_limit)
+        self._partial: bytearray | None = None
+        self._partial_length = 0
+        self._warned: set[str] = set()
+        self._interrupts_to_resend: list[tuple[int, _Pending]] = []
+        self._receive_scope = trio.CancelScope()
+        self._side_tasks: trio.Nursery
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def connected(self) -> bool:
+        """False once aborted or the daemon hung up (the kernel's ``fc->connected``)."""
+        return not self._abort_error
+
+    @property
+    def initialized(self) -> bool:
+        """True once INIT has been answered (successfully or not)."""
+        return self._initialized.is_set()
+
+    @property
+    def pending_count(self) -> int:
+        """How many requests await a reply (for tests and debugging)."""
+        return len(self._pending)
+
+    def next_unique(self) -> int:
+        """A fresh request id: the kernel steps by 2 and keeps odd ids for INTERRUPT."""
+        self._unique += p.UNIQUE_STEP
+        return self._unique
+
+    @property
+    def usable(self) -> bool:
+        """INIT succeeded and the connection is alive."""
+        return self.initialized and not self._init_error and not self._abort_error
+
+    async def wait_initialized(self, timeout: float | None = None) -> bool:
+        """Wait for INIT's answer; True when it succeeded (False: failed, aborted, timed out)."""
+        with trio.move_on_after(float("inf") if timeout is None else timeout):
+            await self._initialized.wait()
+        return self.usable
+
+    def set_initialized(self, negotiated: p.Negotiated) -> None:
+        """INIT succeeded: release the queued requests under the agreed terms."""
+        self.negotiated = negotiated
+        self._initialized.set()
+
+    def fail_init(self) -> None:
+        """INIT failed: every waiting and later request fails ECONNREFUSED."""
+        self._init_error = errno.ECONNREFUSED
+        self._initialized.set()
+
+    def abort(self) -> None:
+        """Fail every pending and later request (umount, daemon death, fusectl ``abort``).
+
+        As fuse_abort_conn/end_requests: requests in flight end with ECONNABORTED, later
+        ones (and those still waiting for INIT) with ENOTCONN.  The socket stays open: how
+        the daemon learns of the unmount (ENODEV on its read) is the hypervisor's business;
+        :meth:`aclose` closes our end.
+        """
+        if self._abort_error:
+            return
+        self._abort_error = errno.ENOTCONN
+        pending, self._pending = self._pending, {}
+        for entry in pending.values():
+            entry.error = errno.ECONNABORTED
+            entry.done.set()
+        self._initialized.set()
+        self._receive_scope.cancel()
+
+    async def aclose(self) -> None:
+        """Abort and close our end of the socketpair."""
+        self.abort()
+        self.sock.close()
+        await trio.lowlevel.checkpoint()
+
+    # ------------------------------------------------------------------ sending
+
+    async def _wait_usable(self, before_init: bool) -> None:
+        if not before_init and not self._initialized.is_set():
+            if self.init_timeout is None:
+                await self._initialized.wait()
+            else:
+                with trio.move_on_after(self.init_timeout):
+                    await self._initialized.wait()
+                if not self._initialized.is_set():
+                    raise OSError(errno.ETIMEDOUT, "FUSE daemon has not answered INIT")
+        if self._abort_error:
+            raise OSError(self._abort_error, "FUSE connection is gone")
+        if self._init_error and not before_init:
+            raise OSError(self._init_error, "FUSE INIT failed")
+
+    def _stamp(self, request: p.Request) -> tuple[int, p.Request]:
+        unique = self.next_unique()
+        header = request[0]._replace(unique=unique)
+        return unique, type(request)(header, *request[1:])
+
+    async def _send_message(self, message: bytes) -> None:
+        async with self._send_lock:
+            try:
+                await self.sock.send(message)
+            except (BrokenPipeError, ConnectionResetError):
+                self.abort()
+                raise OSError(self._abort_error, "FUSE daemon hung up") from None
+
+    def _encode(self, request: p.Request) -> bytes:
+        try:
+            return p.encode_request(request, self.negotiated)
+        except p.ProtocolError as exc:
+            # An opcode this daemon's minor lacks: the kernel would not send it.
+            raise OSError(errno.ENOSYS, str(exc)) from None
+
+    async def call(
+        self, request: p.Request, *, before_init: bool = False, interruptible: bool = True
+    ) -> Any:
+        """Send ``request`` and return its reply's body; error replies raise ``OSError(errno)``.
+
+        The header's ``unique`` is assigned here.  ``before_init`` is for INIT itself;
+        ``interruptible=False`` is the kernel's ``args->force`` (FLUSH): no INTERRUPT is sent.
+        Cancellation sends INTERRUPT and still waits for the answer, which is returned (or
+        raised) as usual: the enclosing cancel scope raises Cancelled at its next checkpoint.
+        """
+        await self._wait_usable(before_init)
+        unique, request = self._stamp(request)
+        message = self._encode(request)
+        entry = _Pending(request)
+        self._pending[unique] = entry
+        if log.isEnabledFor(logging.DEBUG):
+            header = request[0]
+            log.debug(
+                "unique: %d, opcode: %s (%d), nodeid: %d, insize: %d, pid: %d",
+                unique, _opcode_name(header.opcode), header.opcode, header.nodeid,
+                len(message), header.pid,
+            )  # fmt: skip
+        try:
+            await self._send_message(message)
+        except BaseException:
+            self._pending.pop(unique, None)
+            raise
+        try:
+            await entry.done.wait()
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                if interruptible:
+                    await self._interrupt(unique, entry)
+                await entry.done.wait()
+        return self._outcome(entry)
+
+    def _outcome(self, entry: _Pending) -> Any:
+        if log.isEnabledFor(logging.DEBUG):
+            unique = entry.request[0].unique
+            if entry.error:
+                log.debug("   unique: %d, failed: %s", unique, errno.errorcode[entry.error])
+            elif entry.reply is not None:
+                log.debug("   unique: %d, error: %d", unique, entry.reply.header.error)
+        if entry.error:
+            raise OSError(entry.error, f"FUSE {type(entry.request).__name__}")
+        assert entry.reply is not None
+        error = -entry.reply.header.error
+        if error:
+            raise OSError(error, f"FUSE {type(entry.request).__name__}")
+        return entry.reply.body
+
+    async def send_background(self, request: p.Request) -> None:
+        """Send a request whose reply nobody waits for (RELEASE, as the kernel does).
+
+        FORGET and BATCH_FORGET take no reply and are not entered in the pending table.
+        """
+        if self._abort_error or self._init_error:
+            return
+        if not self._initialized.is_set():
+            await self._initialized.wait()
+            if self._abort_error or self._init_error:
+                return
+        unique, request = self._stamp(request)
+        message = self._encode(request)
+        if p.request_opcode(request) not in p.NO_REPLY_OPCODES:
+            self._pending[unique] = _Pending(request, background=True)
+        try:
+            await self._send_message(message)
+        except OSError:
+            self._pending.pop(unique, None)
+
+    async def _interrupt(self, unique: int, entry: _Pending) -> None:
+        """Queue an INTERRUPT for a sent request (the kernel's queue_interrupt)."""
+        if self.no_interrupt or entry.done.is_set() or self._abort_error:
+            return
+        entry.interrupted = True
+        interrupt = p.InterruptRequest(
+            p.InHeader(unique=unique | p.INTERRUPT_UNIQUE_BIT), p.InterruptIn(unique=unique)
+        )
+        try:
+            await self._send_message(p.encode_request(interrupt, self.negotiated))
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ receiving
+
+    async def receive_loop(self) -> None:
+        """Read the daemon's messages until it hangs up or the connection is aborted."""
+        buffer = self._buffer
+        view = memoryview(buffer)
+        try:
+            # Sends the loop causes (INTERRUPT again, FORGETs after a notification) run beside
+            # it: sending from the loop itself could deadlock against a daemon that is
+            # blocked writing to us.
+            async with trio.open_nursery() as self._side_tasks:
+                with self._receive_scope:
+                    await self._receive_messages(buffer, view)
+                self._side_tasks.cancel_scope.cancel()
+        finally:
+            self.abort()
+
+    async def _receive_messages(self, buffer: bytearray, view: memoryview) -> None:
+        """The loop proper: every message, until EOF or an unrecoverable error."""
+        while not self._abort_error:
+            try:
+                size = await self.sock.recv_into(buffer, 0, socket.MSG_TRUNC)
+            except trio.ClosedResourceError:
+                return
+            except ConnectionResetError:
+                break  # the daemon died with requests unread
+            except OSError as exc:
+                self._warn_once("recv", "FUSE device read failed: %s", exc)
+                break
+            if size == 0:
+                break  # SOCK_SEQPACKET end of file: the daemon closed its end
+            if size > len(buffer):
+                self._malformed(bytes(view[:_HEADER_SIZE]), f"{size}-byte message too big")
+                continue
+            self._on_message(bytes(view[:size]))
+            if self._notified and self.after_notification is not None:
+                self._notified = False
+                self._side_tasks.start_soon(self.after_notification)
+            while self._interrupts_to_resend:
+                unique, entry = self._interrupts_to_resend.pop()
+                self._side_tasks.start_soon(self._interrupt, unique, entry)
+
+    def _on_message(self, data: bytes) -> None:
+        """Reassemble split replies by the header's len, then dispatch each whole one."""
+        if self._partial is not None:
+            self._partial += data
+            if len(self._partial) < self._partial_length:
+                return
+            message = bytes(self._partial)
+            self._partial = None
+            if len(message) != self._partial_length:
+                self._malformed(message, "split reply overran its length")
+                return
+            self._dispatch(message)
+            return
+        if len(data) >= _HEADER_SIZE:
+            length = _OUT_HEADER.unpack_from(data)[0]
+            if len(data) < length <= len(self._buffer):
+                self._partial = bytearray(data)
+                self._partial_length = length
+                return
+        self._dispatch(data)
+
+    def _dispatch(self, message: bytes) -> None:
+        try:
+            header = p.decode_out_header(message)
+        except p.ProtocolError as exc:
+            self._malformed(message, str(exc))
+            return
+        if header.unique == 0:
+            self._notify(message)
+            return
+        if header.unique & p.INTERRUPT_UNIQUE_BIT:
+            self._interrupt_reply(header)
+            return
+        entry = self._pending.pop(header.unique, None)
+        if entry is None:
+            self._warn_once("unknown-unique", "FUSE reply to unknown request %d", header.unique)
+            return
+        try:
+            entry.reply = p.decode_reply(message, entry.request, self.negotiated)
+        except p.ProtocolError as exc:
+            self._warn_once(
+                "malformed", "malformed FUSE reply to %s: %s", type(entry.request).__name__, exc
+            )
+            entry.error = errno.EIO
+        entry.done.set()
+
+    def _malformed(self, message: bytes, why: str) -> None:
+        """A reply we cannot parse: EIO to the request it names, if any; log once."""
+        self._warn_once("malformed", "malformed FUSE message: %s", why)
+        if len(message) < _HEADER_SIZE:
+            return
+        unique = _OUT_HEADER.unpack_from(message)[2]
+        entry = self._pending.pop(unique, None)
+        if entry is not None:
+            entry.error = errno.EIO
+            entry.done.set()
+
+    def _interrupt_reply(self, header: p.OutHeader) -> None:
+        """ENOSYS: the daemon has no interrupts; EAGAIN: it wants the INTERRUPT again."""
+        unique = header.unique & ~p.INTERRUPT_UNIQUE_BIT
+        if header.error == -errno.ENOSYS:
+            self.no_interrupt = True
+        elif header.error == -errno.EAGAIN:
+            entry = self._pending.get(unique)
+            if entry is not None:
+                self._interrupts_to_resend.append((unique, entry))
+
+    def _notify(self, message: bytes) -> None:
+        try:
+            notification = p.decode_notification(message, self.negotiated)
+        except p.ProtocolError as exc:
+            self._warn_once("notify", "malformed FUSE notification: %s", exc)
+            return
+        if self.on_notification is not None:
+            self.on_notification(notification)
+            self._notified = True
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
+        else:
+            log.debug(message, *args)
+
+
+def _opcode_name(opcode: int) -> str:
+    try:
+        return p.Opcode(opcode).name
+    except ValueError:
+        return "UNKNOWN"

@@ -1,0 +1,250 @@
+"""FuseProvider: the hypervisor's provider interface on top of a FUSE connection.
+
+Translation only; the semantics live in dir.py, file.py, readdir.py, xattr.py.  Every method
+takes an optional keyword ``caller`` (fsuid, fsgid, thread id for the request header) until
+the interface carries it (docs/devfuse.md, "Provider interface: wanted changes"); without one
+the request goes out as the mount's owner with pid 0.
+
+Inode numbers handed to the hypervisor are FUSE nodeids (the root is 1), because the
+interface uses ``Attributes.ino`` both as st_ino and as the handle for later calls, and only
+the nodeid names an object to the daemon.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable
+
+import trio
+
+from hypervisor.provider import Attributes, Caller, DirEntry, OpenFile, Provider, StatFs
+from vufuse import protocol as p
+
+from . import dir as fuse_dir
+from . import init as fuse_init
+from . import readdir as fuse_readdir
+from . import xattr as fuse_xattr
+from .connection import Connection
+from .file import FuseFile
+from .inode import Inode
+from .mountopts import MountOptions
+from .superblock import FUSE_SUPER_MAGIC, FUSEBLK_SUPER_MAGIC, Superblock
+
+
+def decode_rdev(rdev: int) -> int:
+    """fuse_attr.rdev is the kernel's new_encode_dev form; return a host dev_t."""
+    major = (rdev & 0xFFF00) >> 8
+    minor = (rdev & 0xFF) | ((rdev >> 12) & 0xFFF00)
+    return os.makedev(major, minor)
+
+
+def attributes(sb: Superblock, inode: Inode, attr: p.Attr) -> Attributes:
+    """A fuse_attr as the hypervisor's Attributes (ino is the nodeid, see module doc)."""
+    default_blksize = sb.options.blksize if sb.options.is_bdev else 4096
+    return Attributes(
+        ino=inode.nodeid,
+        mode=attr.mode,
+        nlink=attr.nlink,
+        uid=attr.uid,
+        gid=attr.gid,
+        rdev=decode_rdev(attr.rdev),
+        size=attr.size,
+        blksize=attr.blksize or default_blksize,
+        blocks=attr.blocks,
+        atime_ns=attr.atime * 1_000_000_000 + attr.atimensec,
+        mtime_ns=attr.mtime * 1_000_000_000 + attr.mtimensec,
+        ctime_ns=attr.ctime * 1_000_000_000 + attr.ctimensec,
+    )
+
+
+class FuseOpenFile(OpenFile):
+    """An open FUSE file or directory (the provider's OpenFile)."""
+
+    def __init__(self, provider: FuseProvider, file: FuseFile) -> None:
+        self.provider = provider
+        self.file = file
+
+    @property
+    def direct_io(self) -> bool:
+        """The daemon asked for uncached I/O (FOPEN_DIRECT_IO) or the caller used O_DIRECT."""
+        return self.file.direct_io
+
+    @property
+    def seekable(self) -> bool:
+        """False for FOPEN_NONSEEKABLE/FOPEN_STREAM: lseek/pread must fail ESPIPE."""
+        return self.file.seekable
+
+    @property
+    def open_flags(self) -> int:
+        """The FOPEN_* flags of the daemon's OPEN reply."""
+        return self.file.open_flags
+
+    async def read(self, offset: int, size: int, *, caller: Caller | None = None) -> bytes:
+        """READ (through the page cache unless direct_io)."""
+        self.provider.sb.check_allowed(caller)
+        return await self.file.read(offset, size, caller)
+
+    async def readdir(self, offset: int, *, caller: Caller | None = None) -> list[DirEntry]:
+        """One READDIR/READDIRPLUS worth of entries after ``offset``."""
+        if not self.file.is_dir:
+            raise OSError(errno.ENOTDIR, "not a directory")
+        self.provider.sb.check_allowed(caller)
+        entries = await fuse_readdir.readdir(self.file, offset, caller)
+        return [DirEntry(entry.name, entry.ino, entry.type, entry.off) for entry in entries]
+
+    async def getattr(self, *, caller: Caller | None = None) -> Attributes:
+        """fstat: GETATTR with this file's handle when the cached attributes are stale."""
+        sb = self.provider.sb
+        attr = await fuse_dir.getattr(sb, self.file.inode, caller, fh=self.file.fh)
+        return attributes(sb, self.file.inode, attr)
+
+    async def flush(self, lock_owner: int = 0, *, caller: Caller | None = None) -> None:
+        """FLUSH: due at every close(2) of a descriptor of this open file."""
+        await self.file.flush(lock_owner, caller)
+
+    async def release(self) -> None:
+        """RELEASE/RELEASEDIR: the last reference anywhere is gone."""
+        with trio.CancelScope(shield=True):
+            await self.file.release()
+
+
+class FuseProvider(Provider):
+    """A mounted FUSE file system, served by the daemon at the other end of ``connection``."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        options: MountOptions,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        dentry_limit: int = 32768,
+    ) -> None:
+        self.sb = Superblock(connection, options, clock=clock, dentry_limit=dentry_limit)
+        self.connection = connection
+        self.options = options
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def wait_initialized(self, timeout: float | None = None) -> bool:
+        """Wait for INIT (``vufuse mount`` does; mount(2) does not); False on timeout/failure."""
+        return await self.connection.wait_initialized(timeout)
+
+    async def unmount(self) -> None:
+        """Unmount: DESTROY for fuseblk only (fuse_conn_destroy), then abort; no FORGETs."""
+        connection = self.connection
+        if self.options.is_bdev and connection.initialized and connection.connected:
+            with trio.move_on_after(5), trio.CancelScope(shield=True):
+                try:
+                    await connection.call(p.DestroyRequest(p.InHeader(nodeid=0)))
+                except OSError:
+                    pass
+        connection.abort()
+
+    def abort(self) -> None:
+        """Fail every pending and later request (fusectl's abort)."""
+        self.connection.abort()
+
+    async def forget_unused(self) -> int:
+        """Evict every unused dentry and inode now (drop_caches); FORGETs are sent."""
+        evicted = self.sb.dentries.drop_all_unused()
+        await self.sb.flush_forgets()
+        return evicted
+
+    def hold(self, ino: int) -> None:
+        """Pin an inode the hypervisor keeps (a cwd, a root): never evicted while held."""
+        self.sb.inodes.get(ino).holds += 1
+
+    async def unhold(self, ino: int) -> None:
+        """Drop a :meth:`hold`; the inode may be evicted (FORGET) if nothing else holds it."""
+        inode = self.sb.inodes.find(ino)
+        if inode is not None and inode.holds:
+            inode.holds -= 1
+            self.sb.inodes.release_if_unused(inode)
+            await self.sb.flush_forgets()
+
+    # ------------------------------------------------------------------ Provider
+
+    async def lookup(self, parent: int, name: bytes, *, caller: Caller | None = None) -> Attributes:
+        """LOOKUP (or the dentry cache)."""
+        self.sb.check_allowed(caller)
+        inode = await fuse_dir.lookup(self.sb, self.sb.inodes.get(parent), name, caller)
+        return attributes(self.sb, inode, inode.attr)
+
+    async def getattr(self, ino: int, *, caller: Caller | None = None) -> Attributes:
+        """GETATTR (or the attribute cache)."""
+        self.sb.check_allowed(caller)
+        inode = self.sb.inodes.get(ino)
+        return attributes(self.sb, inode, await fuse_dir.getattr(self.sb, inode, caller))
+
+    async def readlink(self, ino: int, *, caller: Caller | None = None) -> bytes:
+        """READLINK."""
+        self.sb.check_allowed(caller)
+        return await fuse_dir.readlink(self.sb, self.sb.inodes.get(ino), caller)
+
+    async def open(self, ino: int, flags: int, *, caller: Caller | None = None) -> FuseOpenFile:
+        """OPEN or OPENDIR."""
+        self.sb.check_allowed(caller)
+        inode = self.sb.inodes.get(ino)
+        return FuseOpenFile(self, await FuseFile.open(self.sb, inode, flags, caller))
+
+    async def statfs(self, ino: int, *, caller: Caller | None = None) -> StatFs:
+        """STATFS, reported with FUSE_SUPER_MAGIC (fusermount3 and df check it)."""
+        st = await self.sb.statfs(self.sb.inodes.get(ino), caller)
+        return StatFs(
+            blocks=st.blocks, bfree=st.bfree, bavail=st.bavail, files=st.files, ffree=st.ffree,
+            bsize=st.bsize, namelen=st.namelen, frsize=st.frsize,
+            type=FUSEBLK_SUPER_MAGIC if self.options.is_bdev else FUSE_SUPER_MAGIC,
+        )  # fmt: skip
+
+    async def access(self, ino: int, mode: int, *, caller: Caller | None = None) -> None:
+        """ACCESS (nothing to ask once the daemon said ENOSYS)."""
+        self.sb.check_allowed(caller)
+        await fuse_dir.access(self.sb, self.sb.inodes.get(ino), mode, caller)
+
+    async def getxattr(self, ino: int, name: bytes, *, caller: Caller | None = None) -> bytes:
+        """The whole value of ``name`` (size probe, then the value)."""
+        self.sb.check_allowed(caller)
+        return await fuse_xattr.whole_value(self.sb, self.sb.inodes.get(ino), name, caller)
+
+    async def getxattr_sized(
+        self, ino: int, name: bytes, size: int, *, caller: Caller | None = None
+    ) -> int | bytes:
+        """getxattr(2) exactly: ``size`` 0 → the length; else the value or ERANGE."""
+        self.sb.check_allowed(caller)
+        return await fuse_xattr.getxattr(self.sb, self.sb.inodes.get(ino), name, size, caller)
+
+    async def listxattr(self, ino: int, *, caller: Caller | None = None) -> list[bytes]:
+        """All extended attribute names."""
+        self.sb.check_allowed(caller)
+        return await fuse_xattr.whole_list(self.sb, self.sb.inodes.get(ino), caller)
+
+    async def listxattr_sized(
+        self, ino: int, size: int, *, caller: Caller | None = None
+    ) -> int | bytes:
+        """listxattr(2) exactly: ``size`` 0 → the length; else the NUL-separated names."""
+        self.sb.check_allowed(caller)
+        return await fuse_xattr.listxattr(self.sb, self.sb.inodes.get(ino), size, caller)
+
+
+async def start_fuse(
+    nursery: trio.Nursery,
+    sock: trio.socket.SocketType,
+    options: MountOptions,
+    **provider_options: object,
+) -> FuseProvider:
+    """Mount: start the receive loop and INIT in ``nursery``; returns before INIT completes.
+
+    Requests made before the daemon answers INIT wait for it (or fail when it dies).
+    """
+    connection = Connection(sock)
+    provider = FuseProvider(connection, options, **provider_options)  # type: ignore[arg-type]
+    nursery.start_soon(connection.receive_loop)
+
+    async def negotiate() -> None:
+        if await fuse_init.negotiate(connection) is not None:
+            provider.sb.apply_negotiated()
+
+    nursery.start_soon(negotiate)
+    return provider
