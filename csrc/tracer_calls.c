@@ -1,0 +1,470 @@
+/*
+ * hypervisor._tracer: the Tracer methods used while serving a session: answering
+ * notifications, the fast-path configuration, tracee memory and the counters.
+ */
+#include "tracer_object.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* ---------- notifications ---------- */
+
+PyDoc_STRVAR(Tracer_fileno_doc,
+"fileno() -> int\n\n"
+"An eventfd that is readable while the slow-path queue is non-empty: wait for it with\n"
+"trio.lowlevel.wait_readable(), then call take().");
+
+static PyObject *Tracer_fileno(TracerObject *self, PyObject *unused)
+{
+    (void)unused;
+    REQUIRE_INIT(self);
+    return PyLong_FromLong(self->listener.event_fd);
+}
+
+PyDoc_STRVAR(Tracer_take_doc,
+"take() -> list[Notification]\n\n"
+"Drain the slow-path queue without blocking (oldest first) and reset the eventfd.");
+
+static PyObject *Tracer_take(TracerObject *self, PyObject *unused)
+{
+    (void)unused;
+    REQUIRE_INIT(self);
+    struct queued_notification *items;
+    size_t count = listener_take(&self->listener, &items);
+    PyObject *list = PyList_New((Py_ssize_t)count);
+    for (size_t i = 0; list && i < count; i++) {
+        PyObject *notification = notification_new(&items[i]);
+        if (!notification) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, notification);
+    }
+    free(items);
+    return list;
+}
+
+static int listener_fd_or_raise(TracerObject *self)
+{
+    if (!self->initialized || self->listener.listener_fd < 0) {
+        raise_errno(EBADF);
+        return -1;
+    }
+    return self->listener.listener_fd;
+}
+
+PyDoc_STRVAR(Tracer_respond_doc,
+"respond(id, value=0, error=0, continue_=False) -> None\n\n"
+"Answer a notification (SECCOMP_IOCTL_NOTIF_SEND): the syscall returns `value`, or fails\n"
+"with the positive errno `error`, or (continue_=True) runs natively as if never trapped.\n"
+"Raises OSError(ENOENT) if the tracee is gone or no longer waiting (e.g. interrupted).");
+
+static PyObject *Tracer_respond(TracerObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"id", "value", "error", "continue_", NULL};
+    unsigned long long id;
+    long long value = 0;
+    int error = 0, continue_ = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "K|Lip:respond", keywords, &id, &value,
+                                     &error, &continue_))
+        return NULL;
+    int fd = listener_fd_or_raise(self);
+    if (fd < 0)
+        return NULL;
+    if (error < 0) {
+        PyErr_SetString(PyExc_ValueError, "error must be a positive errno (or 0)");
+        return NULL;
+    }
+    struct seccomp_notif_resp response = {
+        .id = id,
+        .val = continue_ ? 0 : value,
+        .error = continue_ ? 0 : -error,
+        .flags = continue_ ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0,
+    };
+    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &response) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Tracer_addfd_doc,
+"addfd(id, srcfd, newfd=-1, cloexec=False, send=False) -> int\n\n"
+"Install a duplicate of our fd `srcfd` in the tracee (SECCOMP_IOCTL_NOTIF_ADDFD).  newfd >= 0\n"
+"places it at that number, replacing whatever was there (SETFD; it must lie below the\n"
+"tracee's RLIMIT_NOFILE); else the lowest free number.  send=True also answers the\n"
+"notification with the new fd number, atomically.  Returns the number in the tracee.");
+
+static PyObject *Tracer_addfd(TracerObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"id", "srcfd", "newfd", "cloexec", "send", NULL};
+    unsigned long long id;
+    int srcfd, newfd = -1, cloexec = 0, send = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Ki|ipp:addfd", keywords, &id, &srcfd,
+                                     &newfd, &cloexec, &send))
+        return NULL;
+    int fd = listener_fd_or_raise(self);
+    if (fd < 0)
+        return NULL;
+    struct seccomp_notif_addfd request = {
+        .id = id,
+        .flags = (newfd >= 0 ? SECCOMP_ADDFD_FLAG_SETFD : 0) | (send ? SECCOMP_ADDFD_FLAG_SEND : 0),
+        .srcfd = (unsigned int)srcfd,
+        .newfd = newfd >= 0 ? (unsigned int)newfd : 0,
+        .newfd_flags = cloexec ? O_CLOEXEC : 0,
+    };
+    int result = ioctl(fd, SECCOMP_IOCTL_NOTIF_ADDFD, &request);
+    if (result < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromLong(result);
+}
+
+PyDoc_STRVAR(Tracer_id_valid_doc,
+"id_valid(id) -> bool\n\n"
+"Whether the notification is still pending (SECCOMP_IOCTL_NOTIF_ID_VALID): call it after\n"
+"reading tracee memory to be sure the pid was not reused meanwhile.");
+
+static PyObject *Tracer_id_valid(TracerObject *self, PyObject *arg)
+{
+    unsigned long long id = PyLong_AsUnsignedLongLong(arg);
+    if (id == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    int fd = listener_fd_or_raise(self);
+    if (fd < 0)
+        return NULL;
+    __u64 value = id;
+    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &value) == 0)
+        Py_RETURN_TRUE;
+    if (errno == ENOENT)
+        Py_RETURN_FALSE;
+    return PyErr_SetFromErrno(PyExc_OSError);
+}
+
+/* ---------- fast-path configuration ---------- */
+
+static int add_string(struct string_list *list, const char *text, size_t length)
+{
+    char **items = realloc(list->items, (list->count + 1) * sizeof(char *));
+    if (!items)
+        return -1;
+    list->items = items;
+    size_t *lengths = realloc(list->lengths, (list->count + 1) * sizeof(size_t));
+    if (!lengths)
+        return -1;
+    list->lengths = lengths;
+    char *copy = strndup(text, length);
+    if (!copy)
+        return -1;
+    list->items[list->count] = copy;
+    list->lengths[list->count] = length;
+    list->count++;
+    return 0;
+}
+
+/* Builds a string list from a Python sequence of bytes/str; prefixes are normalized. */
+static int build_list(PyObject *sequence_object, struct string_list *list, int prefixes)
+{
+    memset(list, 0, sizeof(*list));
+    PyObject *sequence = PySequence_Fast(sequence_object, "expected a sequence");
+    if (!sequence)
+        return -1;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(sequence); i++) {
+        PyObject *bytes = NULL;
+        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(sequence, i), &bytes))
+            goto fail;
+        const char *text = PyBytes_AS_STRING(bytes);
+        size_t length = (size_t)PyBytes_GET_SIZE(bytes);
+        if (prefixes) {
+            if (text[0] != '/') {
+                Py_DECREF(bytes);
+                PyErr_SetString(PyExc_ValueError, "watched prefixes must be absolute");
+                goto fail;
+            }
+            while (length > 1 && text[length - 1] == '/')
+                length--;
+        } else if (!length || memchr(text, '/', length)) {
+            Py_DECREF(bytes);
+            PyErr_SetString(PyExc_ValueError, "special names are single path components");
+            goto fail;
+        }
+        int failed = add_string(list, text, length);
+        if (!failed && prefixes) {
+            /* Canonical paths are compared: watch the resolved form too. */
+            char resolved[PATH_MAX];
+            char *copy = strndup(text, length);
+            if (copy && realpath(copy, resolved) && strcmp(resolved, copy) != 0)
+                failed = add_string(list, resolved, strlen(resolved));
+            free(copy);
+        }
+        Py_DECREF(bytes);
+        if (failed) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+    }
+    Py_DECREF(sequence);
+    return 0;
+fail:
+    Py_DECREF(sequence);
+    string_list_free(list);
+    return -1;
+}
+
+PyDoc_STRVAR(Tracer_set_prefixes_doc,
+"set_prefixes(prefixes) -> None\n\n"
+"Replace the watched prefix list (absolute paths, bytes or str; trailing slashes ignored;\n"
+"when a prefix resolves through a symlink its canonical form is watched as well).  A path\n"
+"argument that may resolve to or under one of them is queued (REASON_PATH).  An empty\n"
+"list disables path resolution.  Takes effect for the next notification.");
+
+static PyObject *Tracer_set_prefixes(TracerObject *self, PyObject *arg)
+{
+    REQUIRE_INIT(self);
+    struct string_list fresh;
+    if (build_list(arg, &fresh, 1) < 0)
+        return NULL;
+    config_set_prefixes(&self->config, &fresh);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Tracer_set_special_names_doc,
+"set_special_names(names) -> None\n\n"
+"Replace the special-name list: a path argument whose last component (lexically) is one of\n"
+"these is always queued (REASON_SPECIAL), wherever it points.");
+
+static PyObject *Tracer_set_special_names(TracerObject *self, PyObject *arg)
+{
+    REQUIRE_INIT(self);
+    struct string_list fresh;
+    if (build_list(arg, &fresh, 0) < 0)
+        return NULL;
+    config_replace_list(&self->config, &self->config.special_names, &fresh);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Tracer_add_virtual_inode_doc,
+"add_virtual_inode(ino) -> None\n\n"
+"Mark a socket inode as a virtual file: an fd argument >= fd_base, a dirfd, or a path\n"
+"(/proc/PID/fd/N, /dev/stdin...) that resolves to it is queued.");
+
+static PyObject *Tracer_add_virtual_inode(TracerObject *self, PyObject *arg)
+{
+    REQUIRE_INIT(self);
+    unsigned long long ino = PyLong_AsUnsignedLongLong(arg);
+    if (ino == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    pthread_rwlock_wrlock(&self->config.lock);
+    int error = inode_set_add(&self->config.virtual_inodes, ino);
+    pthread_rwlock_unlock(&self->config.lock);
+    if (error)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Tracer_remove_virtual_inode_doc,
+"remove_virtual_inode(ino) -> None\n\nForget a virtual socket inode (no error if absent).");
+
+static PyObject *Tracer_remove_virtual_inode(TracerObject *self, PyObject *arg)
+{
+    REQUIRE_INIT(self);
+    unsigned long long ino = PyLong_AsUnsignedLongLong(arg);
+    if (ino == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    pthread_rwlock_wrlock(&self->config.lock);
+    inode_set_remove(&self->config.virtual_inodes, ino);
+    pthread_rwlock_unlock(&self->config.lock);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Tracer_path_is_watched_doc,
+"_path_is_watched(pid, path, dirfd=AT_FDCWD) -> bool\n\n"
+"The fast path's path rule alone, as the listener would apply it to thread `pid` (tests).");
+
+static PyObject *Tracer_path_is_watched(TracerObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"pid", "path", "dirfd", NULL};
+    int pid, dirfd = AT_FDCWD;
+    PyObject *path_bytes;
+    REQUIRE_INIT(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iO&|i:_path_is_watched", keywords, &pid,
+                                     PyUnicode_FSConverter, &path_bytes, &dirfd))
+        return NULL;
+    int watched;
+    const char *path = PyBytes_AS_STRING(path_bytes);
+    Py_BEGIN_ALLOW_THREADS
+    if (self->config.inotify_fd >= 0)
+        config_drain_events(&self->config);
+    pthread_rwlock_rdlock(&self->config.lock);
+    watched = fastpath_path_is_watched(&self->config, pid, dirfd, dirfd != AT_FDCWD, path);
+    pthread_rwlock_unlock(&self->config.lock);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path_bytes);
+    return PyBool_FromLong(watched);
+}
+
+/* ---------- tracee memory ---------- */
+
+PyDoc_STRVAR(Tracer_read_mem_doc,
+"read_mem(pid, addr, size) -> bytes\n\n"
+"Read tracee memory of thread `pid` through its cached /proc/PID/mem fd.  May return fewer\n"
+"bytes than asked when the range runs into unmapped memory; raises OSError(EFAULT) when no\n"
+"byte at addr is readable, OSError(ESRCH) when the thread is gone.");
+
+static PyObject *Tracer_read_mem(TracerObject *self, PyObject *args)
+{
+    int pid;
+    unsigned long long addr;
+    Py_ssize_t size;
+    REQUIRE_INIT(self);
+    if (!PyArg_ParseTuple(args, "iKn:read_mem", &pid, &addr, &size))
+        return NULL;
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative size");
+        return NULL;
+    }
+    PyObject *result = PyBytes_FromStringAndSize(NULL, size);
+    if (!result || size == 0)
+        return result;
+    ssize_t n;
+    char *buffer = PyBytes_AS_STRING(result);
+    Py_BEGIN_ALLOW_THREADS
+    n = mem_read(&self->mem, pid, addr, buffer, (size_t)size);
+    Py_END_ALLOW_THREADS
+    if (n < 0) {
+        Py_DECREF(result);
+        return raise_errno((int)-n);
+    }
+    if (n < size)
+        _PyBytes_Resize(&result, n);
+    return result;
+}
+
+PyDoc_STRVAR(Tracer_read_string_doc,
+"read_string(pid, addr, limit=4097) -> bytes\n\n"
+"Read a NUL-terminated string (NUL excluded) of at most `limit` bytes including the NUL.\n"
+"OSError(EFAULT) on a bad pointer, OSError(ENAMETOOLONG) when no NUL comes within limit.");
+
+static PyObject *Tracer_read_string(TracerObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"pid", "addr", "limit", NULL};
+    int pid;
+    unsigned long long addr;
+    Py_ssize_t limit = PATH_MAX + 1;
+    REQUIRE_INIT(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iK|n:read_string", keywords, &pid, &addr,
+                                     &limit))
+        return NULL;
+    if (limit <= 0) {
+        PyErr_SetString(PyExc_ValueError, "limit must be positive");
+        return NULL;
+    }
+    char *buffer = malloc((size_t)limit);
+    if (!buffer)
+        return PyErr_NoMemory();
+    ssize_t n;
+    Py_BEGIN_ALLOW_THREADS
+    n = mem_read_string(&self->mem, pid, addr, buffer, (size_t)limit);
+    Py_END_ALLOW_THREADS
+    PyObject *result = n < 0 ? raise_errno((int)-n) : PyBytes_FromStringAndSize(buffer, n);
+    free(buffer);
+    return result;
+}
+
+PyDoc_STRVAR(Tracer_write_mem_doc,
+"write_mem(pid, addr, data) -> None\n\n"
+"Write all of `data` into tracee memory (read-only mappings included, as a debugger does).\n"
+"OSError(EFAULT) on a bad pointer; a write that faults midway may have stored a prefix.");
+
+static PyObject *Tracer_write_mem(TracerObject *self, PyObject *args)
+{
+    int pid;
+    unsigned long long addr;
+    Py_buffer data;
+    REQUIRE_INIT(self);
+    if (!PyArg_ParseTuple(args, "iKy*:write_mem", &pid, &addr, &data))
+        return NULL;
+    ssize_t n;
+    Py_BEGIN_ALLOW_THREADS
+    n = mem_write(&self->mem, pid, addr, data.buf, (size_t)data.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    if (n < 0)
+        return raise_errno((int)-n);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Tracer_forget_pid_doc,
+"forget_pid(pid) -> None\n\n"
+"Drop the cached /proc/PID/mem fd of thread `pid`: call it when the thread exits, so that\n"
+"a later thread reusing the number is never read through the old fd.");
+
+static PyObject *Tracer_forget_pid(TracerObject *self, PyObject *arg)
+{
+    REQUIRE_INIT(self);
+    int pid = as_int(arg);
+    if (pid == -1 && PyErr_Occurred())
+        return NULL;
+    mem_cache_forget(&self->mem, pid);
+    Py_RETURN_NONE;
+}
+
+/* ---------- counters ---------- */
+
+PyDoc_STRVAR(Tracer_stats_doc,
+"stats() -> dict[str, int]\n\n"
+"Counters of the listener thread: 'notifications', 'fast_continue', 'queued', 'dropped'\n"
+"(tracee gone before the CONTINUE), 'queued_always', 'queued_fd', 'queued_special',\n"
+"'queued_path'.");
+
+static PyObject *Tracer_stats(TracerObject *self, PyObject *unused)
+{
+    (void)unused;
+    REQUIRE_INIT(self);
+    static const char *names[STAT_COUNT] = {
+        [STAT_NOTIFICATIONS] = "notifications",   [STAT_FAST_CONTINUE] = "fast_continue",
+        [STAT_QUEUED] = "queued",                 [STAT_DROPPED] = "dropped",
+        [STAT_QUEUED_ALWAYS] = "queued_always",   [STAT_QUEUED_FD] = "queued_fd",
+        [STAT_QUEUED_SPECIAL] = "queued_special", [STAT_QUEUED_PATH] = "queued_path",
+    };
+    PyObject *dict = PyDict_New();
+    for (int i = 0; dict && i < STAT_COUNT; i++) {
+        PyObject *value = PyLong_FromUnsignedLongLong(
+            __atomic_load_n(&self->listener.stats[i], __ATOMIC_RELAXED));
+        if (!value || PyDict_SetItemString(dict, names[i], value) < 0) {
+            Py_XDECREF(value);
+            Py_CLEAR(dict);
+            break;
+        }
+        Py_DECREF(value);
+    }
+    return dict;
+}
+
+PyMethodDef tracer_call_methods[] = {
+    {"fileno", (PyCFunction)Tracer_fileno, METH_NOARGS, Tracer_fileno_doc},
+    {"take", (PyCFunction)Tracer_take, METH_NOARGS, Tracer_take_doc},
+    {"respond", (PyCFunction)(void (*)(void))Tracer_respond, METH_VARARGS | METH_KEYWORDS,
+     Tracer_respond_doc},
+    {"addfd", (PyCFunction)(void (*)(void))Tracer_addfd, METH_VARARGS | METH_KEYWORDS,
+     Tracer_addfd_doc},
+    {"id_valid", (PyCFunction)Tracer_id_valid, METH_O, Tracer_id_valid_doc},
+    {"set_prefixes", (PyCFunction)Tracer_set_prefixes, METH_O, Tracer_set_prefixes_doc},
+    {"set_special_names", (PyCFunction)Tracer_set_special_names, METH_O,
+     Tracer_set_special_names_doc},
+    {"add_virtual_inode", (PyCFunction)Tracer_add_virtual_inode, METH_O,
+     Tracer_add_virtual_inode_doc},
+    {"remove_virtual_inode", (PyCFunction)Tracer_remove_virtual_inode, METH_O,
+     Tracer_remove_virtual_inode_doc},
+    {"_path_is_watched", (PyCFunction)(void (*)(void))Tracer_path_is_watched,
+     METH_VARARGS | METH_KEYWORDS, Tracer_path_is_watched_doc},
+    {"read_mem", (PyCFunction)Tracer_read_mem, METH_VARARGS, Tracer_read_mem_doc},
+    {"read_string", (PyCFunction)(void (*)(void))Tracer_read_string,
+     METH_VARARGS | METH_KEYWORDS, Tracer_read_string_doc},
+    {"write_mem", (PyCFunction)Tracer_write_mem, METH_VARARGS, Tracer_write_mem_doc},
+    {"forget_pid", (PyCFunction)Tracer_forget_pid, METH_O, Tracer_forget_pid_doc},
+    {"stats", (PyCFunction)Tracer_stats, METH_NOARGS, Tracer_stats_doc},
+    {NULL},
+};

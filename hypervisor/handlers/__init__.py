@@ -1,0 +1,13 @@
+"""Syscall handlers, one module per family of kernel objects (files, stat, directories...)."""
+
+from __future__ import annotations
+
+from ..dispatch import Dispatcher
+
+
+def register_all(dispatcher: Dispatcher) -> None:
+    """Route every syscall the hypervisor virtualizes to its handler."""
+    from . import descriptors, directories, files, metadata, mounting, write_side
+
+    for module in (files, descriptors, metadata, directories, write_side, mounting):
+        module.register(dispatcher)

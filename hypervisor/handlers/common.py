@@ -1,0 +1,131 @@
+"""What most handlers share: finding the base of a path, resolving it, finding virtual fds."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+
+from ..abi import AT_EMPTY_PATH, AT_FDCWD
+from ..dispatch import CONTINUE, Call, Handler, Reply
+from ..paths import ROOT, Location, RealLocation, Resolution, WalkError
+from ..vfd import OpenFileDescription
+
+
+class LetKernel(Exception):
+    """Raised by helpers when the object is not virtual: the handler answers CONTINUE."""
+
+
+def kernel_unless_virtual(handler: Handler) -> Handler:
+    """Turn LetKernel into CONTINUE, so that handlers read as straight-line code."""
+
+    @functools.wraps(handler)
+    async def wrapper(call: Call) -> Reply:
+        try:
+            return await handler(call)
+        except LetKernel:
+            return CONTINUE
+
+    return wrapper
+
+
+def error(code: int) -> OSError:
+    """An OSError carrying the kernel's errno."""
+    return OSError(code, os.strerror(code))
+
+
+_NULL_PATH_OK = frozenset({"statx", "newfstatat"})
+"""Syscalls that take a NULL path with AT_EMPTY_PATH (Linux 6.11)."""
+
+
+async def cwd_location(call: Call) -> Location:
+    """The caller's cwd: a virtual directory when its real cwd is a stand-in."""
+    try:
+        real = os.fsencode(os.readlink(f"/proc/{call.tid}/cwd"))
+    except OSError:
+        raise LetKernel from None
+    if real.endswith(b" (deleted)"):
+        raise LetKernel
+    virtual = call.session.stand_ins.location_of(real)
+    if virtual is not None:
+        call.touched_virtual = True
+        return virtual
+    return RealLocation(real)
+
+
+async def dirfd_location(call: Call, dirfd: int) -> Location:
+    """The directory a *at syscall's dirfd names (or the cwd for AT_FDCWD)."""
+    if dirfd == AT_FDCWD:
+        return await cwd_location(call)
+    description = call.session.vfds.lookup_fd(call.tid, dirfd)  # EBADF
+    if description is not None:
+        call.touched_virtual = True
+        return description.location
+    try:
+        target = os.fsencode(os.readlink(f"/proc/{call.tid}/fd/{dirfd}"))
+    except OSError:
+        raise error(errno.EBADF) from None
+    if not target.startswith(b"/") or target.endswith(b" (deleted)"):
+        raise LetKernel  # a pipe, a socket...: the kernel says ENOTDIR itself
+    virtual = call.session.stand_ins.location_of(target)
+    if virtual is not None:
+        call.touched_virtual = True
+        return virtual
+    return RealLocation(target)
+
+
+async def resolve(
+    call: Call,
+    path_arg: int,
+    dirfd_arg: int | None = None,
+    *,
+    follow: bool = True,
+    at_flags: int = 0,
+    real_too: bool = False,
+) -> Resolution:
+    """Resolve path argument `path_arg` (relative to dirfd argument `dirfd_arg`).
+
+    Raises :class:`LetKernel` when the kernel can do it alone, OSError for an answer.
+    An empty path with AT_EMPTY_PATH in `at_flags` names the dirfd itself (so does a NULL
+    path since 6.11).  `real_too` returns real results the kernel could reach alone as well.
+    """
+    if at_flags & AT_EMPTY_PATH and call.arg(path_arg) == 0 and call.name in _NULL_PATH_OK:
+        path = b""
+    else:
+        try:
+            path = call.read_path(path_arg)
+        except OSError:
+            raise LetKernel from None  # EFAULT, ENAMETOOLONG: the kernel says it the same way
+    dirfd = call.int_arg(dirfd_arg) if dirfd_arg is not None else AT_FDCWD
+    if path.startswith(b"/"):
+        base: Location = ROOT
+    else:
+        base = await dirfd_location(call, dirfd)
+        if not path and at_flags & AT_EMPTY_PATH:
+            if not base.is_virtual and not real_too:
+                raise LetKernel
+            return Resolution(base, base.is_virtual)
+    checks = any(m.options.get("default_permissions") is not None for m in call.session.mounts)
+    try:
+        result = await call.session.resolver.resolve(
+            path, base, follow=follow, caller=call.credentials if checks else None,
+            self_ids=(call.tgid, call.tid), requester=call.caller,
+        )
+    except WalkError as failure:
+        if not failure.virtual:
+            raise LetKernel from None
+        call.touched_virtual = True
+        raise error(failure.errno or errno.EIO) from None
+    if result.kernel_can_do_it and not real_too:
+        raise LetKernel
+    call.touched_virtual = True
+    return result
+
+
+def virtual_fd(call: Call, fd_arg: int) -> OpenFileDescription:
+    """The virtual description behind fd argument `fd_arg`, or LetKernel."""
+    description = call.session.vfds.lookup_fd(call.tid, call.int_arg(fd_arg))
+    if description is None:
+        raise LetKernel
+    call.touched_virtual = True
+    return description

@@ -1,0 +1,306 @@
+"""fcntl, dup, ioctl, mmap, close, sendfile/splice and the rest on virtual fds.
+
+Per-fd state (FD_CLOEXEC, locks) lives in the kernel on the socket itself, so most of these
+only need an answer when the kernel's, on a socket, would differ from a file's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import stat as stat_module
+import struct
+
+import trio
+
+from ..abi import (
+    F_DUPFD,
+    F_DUPFD_CLOEXEC,
+    F_GETFL,
+    F_SETFL,
+    O_CLOEXEC,
+    O_CREAT,
+    O_EXCL,
+    O_LARGEFILE,
+    O_NOCTTY,
+    O_TRUNC,
+    SETFL_MASK,
+)
+from ..dispatch import CONTINUE, Call, Dispatcher, Reply
+from ..syscalls import FD_BASE
+from ..vfd import OpenFileDescription, lowest_free_fd
+from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
+from .files import check_readable, inject_fd, read_at
+
+FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
+MAP_ANONYMOUS = 0x20
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+# --- fcntl, dup, ioctl, close ------------------------------------------------------------------
+def _pidfd_getfd(call: Call, fd: int) -> int:
+    """A copy, in vufuse, of fd `fd` of the caller (same open file description)."""
+    pidfd = os.pidfd_open(call.tgid)
+    try:
+        number = _libc.syscall(438, pidfd, fd, 0)
+        if number < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        return int(number)
+    finally:
+        os.close(pidfd)
+
+
+def _duplicate(call: Call, fd: int, newfd: int, cloexec: bool) -> Reply:
+    copy = _pidfd_getfd(call, fd)
+    try:
+        return inject_fd(call, copy, newfd, cloexec)
+    finally:
+        os.close(copy)
+
+
+@kernel_unless_virtual
+async def handle_fcntl(call: Call) -> Reply:
+    """F_GETFL/F_SETFL from the description; F_DUPFD* kept in the virtual range."""
+    description = virtual_fd(call, 0)
+    command = call.int_arg(1)
+    if command == F_GETFL:
+        hidden = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC
+        return (description.flags & ~hidden) | O_LARGEFILE
+    if command == F_SETFL:
+        if description.path_only:
+            raise error(errno.EBADF)
+        argument = call.int_arg(2)
+        description.flags = (description.flags & ~SETFL_MASK) | (argument & SETFL_MASK)
+        return 0
+    if command in (F_DUPFD, F_DUPFD_CLOEXEC):
+        start = call.int_arg(2)
+        if start < 0:
+            raise error(errno.EINVAL)
+        # Below FD_BASE the copy would escape the trap (DESIGN §4): kept virtual instead.
+        newfd = lowest_free_fd(call.tid, max(start, FD_BASE))
+        return _duplicate(call, call.int_arg(0), newfd, command == F_DUPFD_CLOEXEC)
+    return CONTINUE  # F_GETFD/F_SETFD (per-fd, kernel-true), locks, owners...
+
+
+@kernel_unless_virtual
+async def handle_dup(call: Call) -> Reply:
+    """dup(fd) of a virtual fd: the copy goes to the lowest free number ≥ FD_BASE."""
+    virtual_fd(call, 0)
+    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid), False)
+
+
+@kernel_unless_virtual
+async def handle_dup2(call: Call) -> Reply:
+    """dup2/dup3(old, new[, flags]) with a virtual `old` and `new` ≥ FD_BASE."""
+    old, new = call.int_arg(0), call.int_arg(1)
+    flags = call.int_arg(2) if call.name == "dup3" else 0
+    if call.session.vfds.lookup_fd(call.tid, old) is None:
+        raise LetKernel  # only `new` is virtual: the kernel closes it, hang-up does the rest
+    call.touched_virtual = True
+    if call.name == "dup3" and (old == new or flags & ~O_CLOEXEC):
+        raise error(errno.EINVAL)
+    if old == new:
+        return new
+    if new < FD_BASE:
+        description = call.session.vfds.lookup_fd(call.tid, old)
+        assert description is not None
+        if description.path_only:
+            raise LetKernel  # the known hole: a virtual socket at a low number
+        if description.location.attrs.is_dir:
+            return _stand_in_at(call, description, new, bool(flags & O_CLOEXEC))
+        if not stat_module.S_ISREG(description.location.attrs.mode):
+            raise LetKernel
+        return await _snapshot_at(call, description, new, bool(flags & O_CLOEXEC))
+    return _duplicate(call, old, new, bool(flags & O_CLOEXEC))
+
+
+def _stand_in_at(
+    call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
+) -> Reply:
+    """A virtual directory at a low fd: its cwd stand-in, so read says EISDIR, fchdir works."""
+    stand_in = call.session.stand_ins.stand_in_for(description.location)
+    fd = os.open(stand_in, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return inject_fd(call, fd, newfd, cloexec)
+    finally:
+        os.close(fd)
+
+
+async def _snapshot_at(
+    call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
+) -> Reply:
+    """`cmd < /mnt/f`: the low fd gets a memfd holding the file, at the current offset.
+
+    Reads on fds below FD_BASE are not trapped, so the socket can't go there.  The copy no
+    longer shares its offset with the virtual fd (docs/hypervisor.md, known holes).
+    """
+    provider = description.location.mount.provider
+    size = (await provider.getattr(description.location.ino, caller=call.caller)).size
+    memfd = os.memfd_create("vufuse-snapshot", os.MFD_CLOEXEC)
+    try:
+        async with description.lock:
+            position = 0
+            while True:
+                chunk = await read_at(call, description, position,
+                                       max(size - position, 1 << 20))
+                if not chunk:
+                    break
+                os.write(memfd, chunk)
+                position += len(chunk)
+            os.lseek(memfd, min(description.offset, position), os.SEEK_SET)
+        return inject_fd(call, memfd, newfd, cloexec)
+    finally:
+        os.close(memfd)
+
+
+@kernel_unless_virtual
+async def handle_ioctl(call: Call) -> Reply:
+    """FIOCLEX/FIONCLEX are per-fd (kernel-true); FIONREAD as for a file; else ENOTTY."""
+    description = virtual_fd(call, 0)
+    request = call.arg(1) & 0xFFFFFFFF
+    if request in (FIOCLEX, FIONCLEX):
+        return CONTINUE
+    if description.path_only:
+        raise error(errno.EBADF)
+    if request == FIONREAD and not description.location.attrs.is_dir:
+        provider = description.location.mount.provider
+        size = (await provider.getattr(description.location.ino, caller=call.caller)).size
+        left = max(0, min(size - description.offset, 2**31 - 1))
+        call.write_memory(call.arg(2), struct.pack("<i", left))
+        return 0
+    raise error(errno.ENOTTY)
+
+
+@kernel_unless_virtual
+async def handle_mmap(call: Call) -> Reply:
+    """mmap of a virtual file is not emulated yet (needs a memfd swap): ENODEV."""
+    if call.int_arg(3) & MAP_ANONYMOUS:
+        raise LetKernel
+    virtual_fd(call, 4)
+    raise error(errno.ENODEV)
+
+
+@kernel_unless_virtual
+async def handle_close(call: Call) -> Reply:
+    """close: FLUSH (lock owner: the process), then the kernel drops the fd; the hang-up of
+    the last copy anywhere sends RELEASE."""
+    description = virtual_fd(call, 0)
+    if description.handle is not None:
+        await description.handle.flush(call.tgid, caller=call.caller)
+    return CONTINUE
+
+
+# --- everything else on a read-only virtual fd ------------------------------------------------
+def _answer_for(errno_value: int, allow_path: bool = False) -> object:
+    @kernel_unless_virtual
+    async def handler(call: Call) -> Reply:
+        fds = [i for i in range(6) if _is_virtual_arg(call, i)]
+        if not fds:
+            return CONTINUE
+        description = call.session.vfds.lookup_fd(call.tid, call.int_arg(fds[0]))
+        if description is not None and description.path_only and not allow_path:
+            raise error(errno.EBADF)
+        if errno_value == 0:
+            return 0
+        raise error(errno_value)
+
+    return handler
+
+
+def _is_virtual_arg(call: Call, index: int) -> bool:
+    from ..syscalls import rule_for
+
+    rule = rule_for(call.nr)
+    if rule is None or index not in rule.fd_args:
+        return False
+    try:
+        found = call.session.vfds.lookup_fd(call.tid, call.int_arg(index))
+    except OSError:
+        return False
+    if found is not None:
+        call.touched_virtual = True
+    return found is not None
+
+
+@kernel_unless_virtual
+async def handle_sendfile(call: Call) -> Reply:
+    """sendfile(out, in, offset*, count) from a virtual file into a real fd."""
+    out_virtual = _is_virtual_arg(call, 0)
+    if out_virtual:
+        raise error(errno.EBADF)  # not open for writing
+    description = virtual_fd(call, 1)
+    return await _copy_out(call, description, call.int_arg(0), call.arg(2), call.arg(3), False)
+
+
+@kernel_unless_virtual
+async def handle_splice(call: Call) -> Reply:
+    """splice(in, off_in*, out, off_out*, len, flags) from a virtual file into a pipe."""
+    if _is_virtual_arg(call, 2):
+        raise error(errno.EBADF)
+    description = virtual_fd(call, 0)
+    return await _copy_out(call, description, call.int_arg(2), call.arg(1), call.arg(4), True)
+
+
+async def _copy_out(
+    call: Call, description: OpenFileDescription, out_fd: int, offset_pointer: int,
+    count: int, pipe_only: bool,
+) -> Reply:
+    check_readable(description)
+    out = _pidfd_getfd(call, out_fd)
+    try:
+        mode = os.fstat(out).st_mode
+        if pipe_only and not stat_module.S_ISFIFO(mode):
+            raise error(errno.EINVAL)
+        async with description.lock:
+            if offset_pointer:
+                (position,) = struct.unpack("<q", call.read_memory(offset_pointer, 8))
+                if position < 0:
+                    raise error(errno.EINVAL)
+            else:
+                position = description.offset
+            data = await read_at(call, description, position, min(count, 1 << 20))
+            written = 0
+            if data:
+                written = await trio.to_thread.run_sync(os.write, out, data, abandon_on_cancel=True)
+            if offset_pointer:
+                call.write_memory(offset_pointer, struct.pack("<q", position + written))
+            else:
+                description.offset = position + written
+        return written
+    finally:
+        os.close(out)
+
+
+def register(dispatcher: Dispatcher) -> None:
+    """Route the other syscalls on virtual fds."""
+    dispatcher.register("fcntl", handle_fcntl)
+    dispatcher.register("dup", handle_dup)
+    dispatcher.register("dup2 dup3", handle_dup2)
+    dispatcher.register("ioctl", handle_ioctl)
+    dispatcher.register("mmap", handle_mmap)
+    dispatcher.register("close", handle_close)
+    dispatcher.register("sendfile", handle_sendfile)
+    dispatcher.register("splice", handle_splice)
+    not_open_for_writing = "write pwrite64 writev pwritev pwritev2 fallocate vmsplice"
+    dispatcher.register(not_open_for_writing, _answer_for(errno.EBADF))  # type: ignore[arg-type]
+    dispatcher.register("ftruncate", _answer_for(errno.EINVAL))  # type: ignore[arg-type]
+    dispatcher.register(
+        "fchmod fchown fsetxattr fremovexattr", _answer_for(errno.EROFS, True)  # type: ignore[arg-type]
+    )
+    dispatcher.register(
+        "fsync fdatasync syncfs readahead fadvise64 sync_file_range", _answer_for(0)  # type: ignore[arg-type]
+    )
+    dispatcher.register("copy_file_range", _answer_for(errno.EXDEV))  # type: ignore[arg-type]
+    dispatcher.register("tee", _answer_for(errno.EINVAL))  # type: ignore[arg-type]
+    dispatcher.register("epoll_ctl", _answer_for(errno.EPERM, True))  # type: ignore[arg-type]
+    dispatcher.register(
+        "quotactl_fd open_by_handle_at", _answer_for(errno.EOPNOTSUPP, True)  # type: ignore[arg-type]
+    )
+    dispatcher.register(
+        "connect accept sendto recvfrom sendmsg recvmsg shutdown bind listen getsockname"
+        " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg",
+        _answer_for(errno.ENOTSOCK, True),  # type: ignore[arg-type]
+    )

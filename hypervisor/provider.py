@@ -1,0 +1,159 @@
+"""The interface a virtual file system offers the hypervisor.
+
+Modelled on the kernel's inode and file operations (and so on FUSE's low-level API, which
+vufuse/devfuse will translate to): objects are named by inode numbers, the root is
+:data:`ROOT_INODE`, a lookup returns the child's attributes, an open returns a file object
+that lives until the last close of the open file description (RELEASE).  The hypervisor never
+caches on its own; caching is the provider's business, as it is the kernel's page and dentry
+cache's for FUSE.
+
+Every method may raise ``OSError(errno)``; the hypervisor passes the errno to the caller.
+Every method takes the keyword ``caller`` (thread id, fsuid, fsgid, groups: FUSE's request
+header); the hypervisor always passes it for a tracee's request.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_module
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+ROOT_INODE = 1
+"""Inode number of the root of every provider (FUSE_ROOT_ID)."""
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """What `stat` reports about an object, as FUSE's `fuse_attr` carries it."""
+
+    ino: int
+    mode: int
+    nlink: int = 1
+    uid: int = 0
+    gid: int = 0
+    rdev: int = 0
+    size: int = 0
+    blksize: int = 4096
+    blocks: int = 0
+    atime_ns: int = 0
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    btime_ns: int | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        """True for a directory."""
+        return stat_module.S_ISDIR(self.mode)
+
+    @property
+    def is_symlink(self) -> bool:
+        """True for a symbolic link."""
+        return stat_module.S_ISLNK(self.mode)
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    """One directory entry; `next_offset` is the cookie to resume after it (FUSE `off`)."""
+
+    name: bytes
+    ino: int
+    type: int  # DT_* value
+    next_offset: int
+
+
+@dataclass(frozen=True)
+class StatFs:
+    """What `statfs` reports, as FUSE's `fuse_kstatfs` carries it."""
+
+    blocks: int = 0
+    bfree: int = 0
+    bavail: int = 0
+    files: int = 0
+    ffree: int = 0
+    bsize: int = 4096
+    namelen: int = 255
+    frsize: int = 4096
+    type: int = 0x65735546  # FUSE_SUPER_MAGIC: fusermount3 and df check it
+    flags: int = 0
+
+
+@dataclass
+class Caller:
+    """Who makes a request, for providers that check permissions (FUSE's in_header)."""
+
+    pid: int
+    uid: int = 0
+    gid: int = 0
+    groups: list[int] = field(default_factory=list)
+
+
+def _error(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+class OpenFile:
+    """An open file description of a provider object (FUSE's file handle).
+
+    Every method takes the keyword `caller` (who asks: FUSE's request header); it may be None
+    when the hypervisor acts on its own (teardown).
+    """
+
+    async def read(self, offset: int, size: int, *, caller: Caller | None = None) -> bytes:
+        """Up to `size` bytes at `offset`; fewer only at end of file."""
+        raise _error(errno.EISDIR)
+
+    async def readdir(self, offset: int, *, caller: Caller | None = None) -> list[DirEntry]:
+        """Entries after cookie `offset` (0 = from the start); an empty list at the end."""
+        raise _error(errno.ENOTDIR)
+
+    async def getattr(self, *, caller: Caller | None = None) -> Attributes | None:
+        """Attributes through the open file (fstat: FUSE GETATTR with the handle), or None to
+        let the hypervisor ask the provider by inode."""
+        return None
+
+    async def flush(self, lock_owner: int = 0, *, caller: Caller | None = None) -> None:
+        """An fd referring to this description was closed (FLUSH, once per close(2))."""
+
+    async def release(self) -> None:
+        """The last reference anywhere is gone (RELEASE)."""
+
+
+class Provider(ABC):
+    """A virtual file system mounted somewhere in the session's mount table."""
+
+    @abstractmethod
+    async def lookup(
+        self, parent: int, name: bytes, *, caller: Caller | None = None
+    ) -> Attributes:
+        """The child `name` of directory `parent` (never "." or ".."); ENOENT if absent."""
+
+    @abstractmethod
+    async def getattr(self, ino: int, *, caller: Caller | None = None) -> Attributes:
+        """Current attributes of `ino`."""
+
+    async def readlink(self, ino: int, *, caller: Caller | None = None) -> bytes:
+        """Target of symlink `ino`."""
+        raise _error(errno.EINVAL)
+
+    @abstractmethod
+    async def open(self, ino: int, flags: int, *, caller: Caller | None = None) -> OpenFile:
+        """Open `ino` (a file or a directory) with open(2) `flags`."""
+
+    async def statfs(self, ino: int, *, caller: Caller | None = None) -> StatFs:
+        """File system statistics."""
+        return StatFs()
+
+    async def access(  # noqa: B027 - an optional hook
+        self, ino: int, mode: int, *, caller: Caller | None = None
+    ) -> None:
+        """Raise EACCES if the caller may not access `ino` with `mode` (R_OK|W_OK|X_OK)."""
+
+    async def getxattr(self, ino: int, name: bytes, *, caller: Caller | None = None) -> bytes:
+        """Value of extended attribute `name`; ENODATA if unset."""
+        raise _error(errno.ENODATA)
+
+    async def listxattr(self, ino: int, *, caller: Caller | None = None) -> list[bytes]:
+        """Names of the extended attributes of `ino`."""
+        return []

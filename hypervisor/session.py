@@ -1,0 +1,259 @@
+"""A traced session: spawn the command through the C core, serve its notifications, tear down.
+
+One trio task drains `Tracer.take()` whenever the core's eventfd is readable and starts one
+handler task per notification, so a slow provider never blocks other tracees.  Another waits
+for the command's exit status.  When the command has exited, every process left in the session
+is killed (the keeper does it), every virtual file is released and the runtime directory is
+removed: nothing survives the session.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import trio
+
+from . import syscalls
+from .cwd import StandInDirectories
+from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
+from .mounts import MountTable
+from .paths import Location, PathResolver, VirtualLocation
+from .process import ProcessTable
+from .vfd import VirtualFdTable, socket_inode
+
+log = logging.getLogger("vufuse.hypervisor")
+
+TracerFactory = Callable[..., Any]
+
+
+def default_tracer_factory(spec: list[tuple[int, ...]], fd_base: int, max_nr: int) -> Any:
+    """The C core (imported late so that pure-Python parts work without it)."""
+    from . import _tracer
+
+    for name in ("ACTION_TRAP", "ACTION_TRAP_FD", "ACTION_ENOSYS", "ACTION_PYTHON",
+                 "ACTION_DUMPABLE"):
+        if getattr(_tracer, name) != getattr(syscalls, name):
+            raise RuntimeError(f"hypervisor._tracer disagrees on {name}")
+    return _tracer.Tracer(spec, fd_base=fd_base, max_nr=max_nr)
+
+
+def exit_code(wait_status: int) -> int:
+    """The shell's view of a wait status: the exit code, or 128 + the killing signal."""
+    if os.WIFEXITED(wait_status):
+        return os.WEXITSTATUS(wait_status)
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return 255
+
+
+def runtime_base() -> str:
+    """Where sessions keep their runtime directory ($XDG_RUNTIME_DIR if usable, else tmp)."""
+    candidate = os.environ.get("XDG_RUNTIME_DIR")
+    if candidate and os.access(candidate, os.W_OK | os.X_OK):
+        return candidate
+    return tempfile.gettempdir()
+
+
+def remove_stale_runtime_dirs(base: str) -> None:
+    """Remove runtime dirs of sessions whose vufuse died without teardown (SIGKILL)."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) < 3 or parts[0] != "vufuse" or not parts[1].isdigit():
+            continue
+        path = os.path.join(base, name)
+        try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
+
+
+class Session:
+    """The hypervisor of one `vufuse run`: mount table, fd table, cwd stand-ins, handlers."""
+
+    def __init__(
+        self,
+        mounts: MountTable | None = None,
+        *,
+        tracer_factory: TracerFactory = default_tracer_factory,
+        runtime_dir: str | None = None,
+    ) -> None:
+        self.mounts = mounts if mounts is not None else MountTable()
+        if runtime_dir is None:
+            base = runtime_base()
+            remove_stale_runtime_dirs(base)
+            runtime_dir = tempfile.mkdtemp(prefix=f"vufuse-{os.getpid()}-", dir=base)
+        self.runtime_dir = os.fsencode(os.path.realpath(runtime_dir))
+        self.stand_ins = StandInDirectories(self.runtime_dir + b"/cwd")
+        self.resolver = PathResolver(self.mounts, self._translate)
+        self.processes = ProcessTable()
+        self.dispatcher = Dispatcher()
+        self.tracer: Any = tracer_factory(syscalls.build_spec(), syscalls.FD_BASE, syscalls.MAX_NR)
+        self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
+        self.mounts.on_change(self._push_prefixes)
+        from .handlers import register_all
+
+        register_all(self.dispatcher)
+
+    # --- the C core's view ------------------------------------------------------------------
+    def _push_prefixes(self, prefixes: list[bytes]) -> None:
+        # The stand-in root, and a name that does not exist beneath it: with a prefix that
+        # has no real directory, the C fast path judges relative paths by their base's name
+        # (lexically), so "../../x" from a stand-in cwd is queued even when it resolves
+        # outside.  Workaround until the C core queues every relative path whose base is
+        # watched (docs/hypervisor.md, "Asked of the C core").
+        self.tracer.set_prefixes([*prefixes, self.stand_ins.root, self.stand_ins.root + b"/.base"])
+
+    async def _translate(self, name: bytes) -> Location | None:
+        """Stand-in directories and `socket:[INO]` links of virtual fds → virtual objects."""
+        if name.startswith(b"/"):
+            return self.stand_ins.location_of(name) if self.stand_ins.is_inside(name) else None
+        inode = socket_inode(name)
+        if inode is not None:
+            description = self.vfds.get(inode)
+            if description is not None:
+                return description.location
+        return None
+
+    def display_path(self, real: bytes) -> bytes:
+        """What a link the kernel reports should read inside the session: the virtual path
+        for a cwd stand-in or for a virtual fd's socket (/proc/PID/cwd, /proc/PID/fd/N)."""
+        location = self.stand_ins.location_of(real)
+        if location is None:
+            inode = socket_inode(real)
+            description = self.vfds.get(inode) if inode is not None else None
+            location = description.location if description is not None else None
+        return location.path if isinstance(location, VirtualLocation) else real
+
+    # --- running ------------------------------------------------------------------------------
+    async def run(
+        self, argv: Sequence[bytes], env: Sequence[bytes] | None = None, cwd: bytes | None = None
+    ) -> int:
+        """Run `argv` under the session until it exits; returns 0–255 or 128+signal."""
+        if env is None:
+            env = [b"%s=%s" % item for item in os.environb.items()]
+        env = [e for e in env if not e.startswith(b"VUFUSE_SESSION=")]
+        env.append(b"VUFUSE_SESSION=" + self.runtime_dir)
+        try:
+            async with trio.open_nursery() as nursery:
+                self.vfds.attach(nursery)
+                self.tracer.spawn(list(argv), env, cwd)
+                previous = _ignore_terminal_signals()
+                try:
+                    nursery.start_soon(self._serve, nursery)
+                    status = await self._wait_for_command()
+                finally:
+                    _restore_signals(previous)
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._teardown()
+        return exit_code(status)
+
+    async def _wait_for_command(self) -> int:
+        while True:
+            await trio.lowlevel.wait_readable(self.tracer.status_fd())
+            status = self.tracer.wait_status()
+            if status is not None:
+                return int(status)
+
+    async def _serve(self, nursery: trio.Nursery) -> None:
+        fd = self.tracer.fileno()
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            for notification in self.tracer.take():
+                nursery.start_soon(self.handle, notification)
+
+    async def handle(self, notification: Any) -> None:
+        """Handle one notification and answer it (exactly once)."""
+        call = Call(notification, self)
+        reply = await self.dispatcher.handle(call)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("[%d] %s(%s) = %s", notification.pid, call.name,
+                      self._describe_args(notification), _describe(reply))
+        try:
+            if reply is CONTINUE:
+                self.tracer.respond(notification.id, continue_=True)
+            elif reply is ANSWERED:
+                pass
+            elif isinstance(reply, OSError):
+                self.tracer.respond(notification.id, error=reply.errno or errno.EIO)
+            else:
+                assert isinstance(reply, int)
+                self.tracer.respond(notification.id, value=reply)
+        except OSError as error:
+            if error.errno != errno.ENOENT:  # ENOENT: the caller is gone or was interrupted
+                log.debug("respond failed", exc_info=True)
+
+    def _describe_args(self, notification: Any) -> str:
+        return _describe_args(self.tracer, notification)
+
+    async def _teardown(self) -> None:
+        try:
+            await trio.to_thread.run_sync(self.tracer.kill_all)
+        except Exception:
+            log.debug("kill_all failed", exc_info=True)
+        try:
+            self.tracer.close()
+        except Exception:
+            log.debug("close failed", exc_info=True)
+        await self.vfds.release_all()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+
+def _describe_args(tracer: Any, notification: Any) -> str:
+    """strace-like arguments: paths as strings, fds and flags as ints, pointers in hex."""
+    rule = syscalls.rule_for(notification.nr)
+    paths = {p for p, _ in rule.paths} if rule else set()
+    fds = set(rule.fd_args) if rule else set()
+    shown = []
+    for index, value in enumerate(notification.args):
+        if index in paths:
+            try:
+                shown.append(repr(tracer.read_string(notification.pid, value, 4097)))
+            except OSError:
+                shown.append(hex(value))
+        elif index in fds:
+            shown.append(str(value - (1 << 32) if value & 0x80000000 else value & 0xFFFFFFFF))
+        else:
+            shown.append(hex(value))
+    return ", ".join(shown)
+
+
+def _describe(reply: object) -> str:
+    if isinstance(reply, OSError):
+        return f"-{errno.errorcode.get(reply.errno or 0, reply.errno)}"
+    return str(reply)
+
+
+_TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
+
+
+def _ignore_terminal_signals() -> dict[int, Any]:
+    """While the command runs, the tty's Ctrl-C and Ctrl-\\ are for the tracees only."""
+    previous: dict[int, Any] = {}
+    for signum in _TERMINAL_SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, signal.SIG_IGN)
+        except ValueError:  # not the main thread (tests): nothing to protect
+            pass
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)

@@ -1,0 +1,167 @@
+"""Virtual file descriptors: real kernel objects at reserved numbers (DESIGN §4).
+
+An open of a virtual object gives the tracee one end of a SOCK_SEQPACKET socketpair, injected
+with ADDFD at the lowest free number ≥ FD_BASE.  The kernel then keeps every fd table true
+for us (fork, CLONE_FILES, dup, O_CLOEXEC on exec): the hypervisor only keeps, per open file
+description, what the kernel would keep in `struct file` (offset, status flags, the provider's
+handle, the directory position), keyed by the tracee-side socket's inode.  Our end of the pair
+sees a hang-up when the last reference anywhere is closed: that is RELEASE.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from .paths import VirtualLocation
+from .provider import DirEntry, OpenFile
+from .syscalls import FD_BASE
+
+log = logging.getLogger("vufuse.hypervisor")
+
+
+@dataclass(eq=False)
+class OpenFileDescription:
+    """What the kernel's `struct file` holds for a virtual open."""
+
+    inode: int
+    location: VirtualLocation
+    flags: int
+    handle: OpenFile | None  # None for O_PATH
+    our_end: socket.socket
+    offset: int = 0
+    lock: trio.Lock = field(default_factory=trio.Lock)
+    dir_buffer: list[DirEntry] = field(default_factory=list)
+    released: bool = False
+
+    @property
+    def path_only(self) -> bool:
+        """True for an O_PATH descriptor (no I/O allowed)."""
+        return self.handle is None
+
+
+def socket_inode(link: str | bytes) -> int | None:
+    """The inode of a `/proc/PID/fd/N` link that reads `socket:[INO]`, else None."""
+    text = os.fsdecode(link)
+    if text.startswith("socket:[") and text.endswith("]"):
+        return int(text[8:-1])
+    return None
+
+
+def lowest_free_fd(pid: int, start: int = FD_BASE) -> int:
+    """Lowest number ≥ `start` not open in the fd table of thread `pid`."""
+    try:
+        used = {int(name) for name in os.listdir(f"/proc/{pid}/fd")}
+    except FileNotFoundError:
+        raise OSError(errno.ESRCH, "no such process") from None
+    number = start
+    while number in used:
+        number += 1
+    return number
+
+
+class VirtualFdTable:
+    """Open file descriptions of virtual objects, by the inode of the tracee-side socket."""
+
+    def __init__(
+        self,
+        add_inode: Callable[[int], None],
+        remove_inode: Callable[[int], None],
+    ) -> None:
+        self._by_inode: dict[int, OpenFileDescription] = {}
+        self._add_inode = add_inode
+        self._remove_inode = remove_inode
+        self._nursery: trio.Nursery | None = None
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Run hang-up watchers in `nursery` (the session's)."""
+        self._nursery = nursery
+
+    def get(self, inode: int) -> OpenFileDescription | None:
+        """The open file description behind a tracee socket inode, if it is ours."""
+        return self._by_inode.get(inode)
+
+    def lookup_fd(self, pid: int, fd: int) -> OpenFileDescription | None:
+        """The description behind fd `fd` of thread `pid`, if it is virtual.
+
+        Raises EBADF when the fd is not open: the caller answers as the kernel would.
+        """
+        if fd < 0:
+            raise OSError(errno.EBADF, "bad file descriptor")
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            raise OSError(errno.EBADF, "bad file descriptor") from None
+        inode = socket_inode(link)
+        return None if inode is None else self._by_inode.get(inode)
+
+    def __len__(self) -> int:
+        return len(self._by_inode)
+
+    def create(
+        self, location: VirtualLocation, flags: int, handle: OpenFile | None
+    ) -> tuple[OpenFileDescription, socket.socket]:
+        """A new description and the socket to inject into the tracee.
+
+        The caller must close its copy of the tracee end once injected (or on failure), or the
+        hang-up, and so RELEASE, never comes.
+        """
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Nothing is ever sent to the tracee end: shutting our sending side makes it read EOF
+        # and poll ready at once, as a regular file does.  So a copy that escapes the trapped
+        # range (a known hole) reads EOF instead of blocking forever.
+        ours.shutdown(socket.SHUT_WR)
+        inode = os.fstat(theirs.fileno()).st_ino
+        description = OpenFileDescription(inode, location, flags, handle, ours)
+        self._by_inode[inode] = description
+        self._add_inode(inode)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._watch, description)
+        return description, theirs
+
+    async def _watch(self, description: OpenFileDescription) -> None:
+        """Wait for the hang-up on our end, then RELEASE."""
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(description.our_end)
+                try:
+                    data = description.our_end.recv(1, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    break  # end of stream: every tracee copy is closed
+                # A tracee wrote into its (read-only) virtual fd through an untrapped path
+                # (a dup below FD_BASE): drop the message, the data has nowhere to go.
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.release(description)
+
+    async def release(self, description: OpenFileDescription) -> None:
+        """Forget `description` and send RELEASE to the provider (once)."""
+        if description.released:
+            return
+        description.released = True
+        self._by_inode.pop(description.inode, None)
+        try:
+            self._remove_inode(description.inode)
+        except Exception:  # the tracer may be closed at teardown
+            log.debug("remove_virtual_inode failed", exc_info=True)
+        description.our_end.close()
+        if description.handle is not None:
+            try:
+                await description.handle.release()
+            except Exception:
+                log.exception("provider release failed")
+
+    async def release_all(self) -> None:
+        """Teardown: release every description still open."""
+        for description in list(self._by_inode.values()):
+            await self.release(description)
