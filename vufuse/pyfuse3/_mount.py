@@ -1,9 +1,10 @@
 """Mounting and unmounting the way libfuse does it, without libfuse.
 
-As root we open /dev/fuse and call mount(2) ourselves with ``fd=N,rootmode=,user_id=,
-group_id=``. Otherwise we run ``fusermount3 -o OPTS -- MOUNTPOINT`` with one end of a
-socketpair named in ``_FUSE_COMMFD`` and receive the opened /dev/fuse descriptor over it
-(SCM_RIGHTS). Under vufuse both roads are virtualized, so this module needs no special case.
+Like libfuse, we first open /dev/fuse and call mount(2) ourselves with ``fd=N,rootmode=,
+user_id=,group_id=``; when that is not permitted (an ordinary user on a real kernel) we run
+``fusermount3 -o OPTS -- MOUNTPOINT`` with one end of a socketpair named in ``_FUSE_COMMFD``
+and receive the opened /dev/fuse descriptor over it (SCM_RIGHTS). Under vufuse the direct road
+is virtualized for every user, so a session needs no fusermount3 at all.
 
 Options arrive as pyfuse3 takes them: a set of libfuse option strings. They split into flags
 for mount(2) (ro, nosuid…), options for the kernel's FUSE superblock (allow_other,
@@ -160,8 +161,11 @@ def mount(mountpoint: str, options: MountOptions) -> tuple[int, socket.socket | 
 
     The socket is kept only when fusermount3 stays to watch us (auto_unmount).
     """
-    if os.geteuid() == 0:
+    try:
         return _mount_directly(mountpoint, options), None
+    except PermissionError:
+        if os.geteuid() == 0:
+            raise
     return _mount_with_fusermount(mountpoint, options)
 
 
@@ -242,11 +246,13 @@ def unmount(mountpoint: str, fd: int | None) -> None:
     """
     if fd is not None and connection_aborted(fd):
         return
-    if os.geteuid() == 0:
-        if _libc().umount2(os.fsencode(mountpoint), MNT_DETACH) != 0:
-            if ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
-                _raise_errno("umount2", mountpoint)
+    if _libc().umount2(os.fsencode(mountpoint), MNT_DETACH) == 0:
         return
+    failure = ctypes.get_errno()
+    if failure in (errno.EINVAL, errno.ENOENT):
+        return
+    if failure != errno.EPERM or os.geteuid() == 0:
+        _raise_errno("umount2", mountpoint)
     subprocess.run(
         [fusermount_program(), "-u", "-q", "-z", "--", mountpoint],
         check=False, stdin=subprocess.DEVNULL,
