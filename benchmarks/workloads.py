@@ -1,0 +1,317 @@
+"""The registry of workloads: what runs under each backend and how its number is read.
+
+A workload is set up once per benchmark run (compile a program, build a tarball: inputs that
+live in the scratch directory and are the same for every backend), populated once per backend
+session (files on the filesystem under test, which for a future FUSE backend is the mount), reset
+before every timed run (outside the timing), and measured either by the program itself
+(``ns_per_call=`` on stdout: loop timings that must exclude process start-up) or by the
+harness's wall clock around the whole command (what a user waits for, start-up included).
+
+Adding a workload: subclass ``Workload``, add it to ``all_workloads``. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+C_SOURCES = Path(__file__).resolve().parent / "c"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a sample means. Lower is better for every metric here."""
+
+    name: str
+    unit: str
+    label: str
+    reported_by_program: bool
+    """True: the program prints ``ns_per_call=<float>``; False: the harness times the command."""
+
+
+NS_PER_CALL = Metric("ns_per_call", "ns", "ns per call", reported_by_program=True)
+WALL_SECONDS = Metric("wall_seconds", "s", "wall time", reported_by_program=False)
+
+
+class WorkloadError(RuntimeError):
+    """A workload could not be set up or its output could not be read."""
+
+
+@dataclass(frozen=True)
+class SetupContext:
+    """Where a workload keeps the inputs it shares across backends."""
+
+    scratch: Path
+    """A real directory (never under a virtual mount), private to this benchmark run."""
+    compiler: str
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One backend session's view, passed to ``reset`` and ``command``."""
+
+    backend: str
+    work_dir: Path
+    """On the filesystem under test; populated by ``populate``."""
+
+
+class Workload(abc.ABC):
+    """One row of the results table."""
+
+    name: str
+    title: str
+    metric: Metric
+    repetitions: int
+    """Timed runs per backend and placement in a full run; ``--quick`` runs each once."""
+
+    def __init__(self, quick: bool) -> None:
+        self.quick = quick
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        """Sizes and commands that the numbers depend on, recorded in the JSON."""
+        return {}
+
+    def setup(self, context: SetupContext) -> None:  # noqa: B027 (optional hook)
+        """Prepare the shared inputs (once per benchmark run, untimed)."""
+
+    def populate(self, work_dir: Path) -> None:  # noqa: B027 (optional hook)
+        """Create this workload's files on the filesystem under test (once per session)."""
+
+    def reset(self, run: RunContext) -> None:  # noqa: B027 (optional hook)
+        """Bring the work directory back to the state a run expects (before each run, untimed)."""
+
+    @abc.abstractmethod
+    def command(self, run: RunContext) -> list[str]:
+        """The command line to run under the backend."""
+
+    def measure(self, stdout: str, wall_seconds: float) -> float:
+        """The sample: the program's own ``ns_per_call`` or the harness's wall time."""
+        if not self.metric.reported_by_program:
+            return wall_seconds
+        for line in stdout.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == self.metric.name:
+                return float(value)
+        raise WorkloadError(f"no {self.metric.name}= line in output: {stdout[-200:]!r}")
+
+
+def compile_program(context: SetupContext, source_name: str) -> Path:
+    """Compile one of ``benchmarks/c/*.c`` into the scratch directory; return the binary."""
+    source = C_SOURCES / source_name
+    binary = context.scratch / "bin" / source.stem
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(
+        [context.compiler, "-O2", "-Wall", "-Wextra", "-o", str(binary), str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise WorkloadError(f"compiling {source.name} failed: {completed.stderr.strip()}")
+    return binary
+
+
+def _required_binary(name: str) -> str:
+    """The absolute path of a tool, so a PATH shim (pyenv) never gets timed instead of it."""
+    found = shutil.which(name, path=os.defpath + ":/usr/local/bin:/usr/bin:/bin")
+    if found is None:
+        raise WorkloadError(f"{name} not found")
+    return found
+
+
+class GetppidLoop(Workload):
+    """A syscall vufuse's filter lets through: measures what the BPF filter alone costs."""
+
+    name = "getppid"
+    title = "getppid loop, not trapped"
+    metric = NS_PER_CALL
+    repetitions = 5
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        # proot stops on every getppid (about 20 µs each here), so the count stays modest.
+        self.iterations = 2_000 if quick else 100_000
+        self.binary: Path | None = None
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {"iterations": self.iterations}
+
+    def setup(self, context: SetupContext) -> None:
+        self.binary = compile_program(context, "getppid_loop.c")
+
+    def command(self, run: RunContext) -> list[str]:
+        assert self.binary is not None, "setup() not run"
+        return [str(self.binary), str(self.iterations)]
+
+
+class StatLoop(Workload):
+    """stat(2) on real files: trapped, answered CONTINUE by the C fast path."""
+
+    name = "stat"
+    title = "stat loop on real files, trapped (C fast path)"
+    metric = NS_PER_CALL
+    repetitions = 5
+    directory_name = "stat-files"
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.iterations = 200 if quick else 20_000
+        self.file_count = 8 if quick else 64
+        self.binary: Path | None = None
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {"iterations": self.iterations, "files": self.file_count}
+
+    def setup(self, context: SetupContext) -> None:
+        self.binary = compile_program(context, "stat_loop.c")
+
+    def _paths(self, work_dir: Path) -> list[Path]:
+        directory = work_dir / self.directory_name
+        return [directory / f"file-{index:03d}" for index in range(self.file_count)]
+
+    def populate(self, work_dir: Path) -> None:
+        for path in self._paths(work_dir):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"x")
+
+    def command(self, run: RunContext) -> list[str]:
+        assert self.binary is not None, "setup() not run"
+        return [str(self.binary), str(self.iterations), *map(str, self._paths(run.work_dir))]
+
+
+class TarExtract(Workload):
+    """``tar xf`` of a copy of /usr/include into a real directory: many small path syscalls."""
+
+    name = "tar-xf"
+    title = "`tar xf` of /usr/include into a real directory"
+    metric = WALL_SECONDS
+    repetitions = 5
+    source = Path("/usr/include")
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.tarball: Path | None = None
+        self.tar = ""
+        self.entries = 0
+        self.tarball_bytes = 0
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {
+            "source": "generated 16-file tree" if self.quick else str(self.source),
+            "tarball_bytes": self.tarball_bytes,
+            "entries": self.entries,
+            "tar": self.tar,
+        }
+
+    def setup(self, context: SetupContext) -> None:
+        self.tar = _required_binary("tar")
+        self.tarball = context.scratch / "tree.tar"
+        if self.quick:
+            tree = context.scratch / "quick-tree" / "include"
+            for index in range(16):
+                (tree / f"dir{index % 4}").mkdir(parents=True, exist_ok=True)
+                (tree / f"dir{index % 4}" / f"header{index}.h").write_text("int x;\n" * 64)
+            root, top = tree.parent, tree.name
+        else:
+            if not self.source.is_dir():
+                raise WorkloadError(f"{self.source} is not a directory")
+            root, top = self.source.parent, self.source.name
+        completed = subprocess.run(
+            [self.tar, "cf", str(self.tarball), "-C", str(root), top],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise WorkloadError(f"building the tarball failed: {completed.stderr.strip()}")
+        with tarfile.open(self.tarball) as archive:
+            self.entries = sum(1 for _ in archive)
+        self.tarball_bytes = self.tarball.stat().st_size
+
+    def _destination(self, work_dir: Path) -> Path:
+        return work_dir / "tar-destination"
+
+    def reset(self, run: RunContext) -> None:
+        destination = self._destination(run.work_dir)
+        shutil.rmtree(destination, ignore_errors=True)
+        destination.mkdir(parents=True)
+        # Dirty pages of the previous run must not be written back during this one.
+        os.sync()
+
+    def command(self, run: RunContext) -> list[str]:
+        assert self.tarball is not None, "setup() not run"
+        return [self.tar, "xf", str(self.tarball), "-C", str(self._destination(run.work_dir))]
+
+
+def _system_python() -> str:
+    """The distribution's python3: a pyenv shim on PATH would time a shell script too."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return sys.executable
+
+
+class PythonStartup(Workload):
+    """A Python start-up with a few imports: hundreds of opens and stats of real files."""
+
+    name = "python-startup"
+    title = "python3 start-up with imports"
+    metric = WALL_SECONDS
+    repetitions = 5
+    code = "import json, decimal, asyncio, email.parser"
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.python = _system_python()
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {"command": [self.python, "-c", self.code]}
+
+    def command(self, run: RunContext) -> list[str]:
+        return [self.python, "-c", self.code]
+
+
+class SessionStart(Workload):
+    """``true``: the fixed cost of starting a backend, to read the wall-time rows against."""
+
+    name = "session-start"
+    title = "session start-up: `true`"
+    metric = WALL_SECONDS
+    repetitions = 5
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.true = ""
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {"command": [self.true or "true"]}
+
+    def setup(self, context: SetupContext) -> None:
+        self.true = _required_binary("true")
+
+    def command(self, run: RunContext) -> list[str]:
+        return [self.true]
+
+
+def all_workloads(quick: bool) -> dict[str, Workload]:
+    """Every registered workload by name, in table order."""
+    workloads: list[Workload] = [
+        GetppidLoop(quick),
+        StatLoop(quick),
+        TarExtract(quick),
+        PythonStartup(quick),
+        SessionStart(quick),
+    ]
+    return {workload.name: workload for workload in workloads}

@@ -1,0 +1,127 @@
+"""Smoke test of ``python -m benchmarks --quick``: the harness runs end to end, in seconds.
+
+It checks the shape of the results JSON that ``docs/performance.md`` is generated from, never a
+timing: numbers from a shared 2-vCPU VM under a test runner mean nothing. vufuse is included
+whenever its probe (``vufuse run -- cat /proc/self/status`` under a seccomp filter) succeeds;
+otherwise the document must say it is unavailable and why.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+BACKENDS = ("native", "vufuse", "proot")
+TOP_LEVEL_KEYS = {
+    "schema",
+    "created",
+    "quick",
+    "duration_seconds",
+    "machine",
+    "scratch",
+    "placements",
+    "backends",
+    "workloads",
+    "measurements",
+    "targets",
+}
+MEASUREMENT_KEYS = {
+    "workload",
+    "backend",
+    "placement",
+    "status",
+    "samples",
+    "min",
+    "median",
+    "ratio_min",
+    "ratio_median",
+    "net_median",
+    "ratio_net_median",
+    "error",
+}
+TARGET_KEYS = {
+    "id",
+    "description",
+    "placement",
+    "backend",
+    "value",
+    "unit",
+    "threshold",
+    "met",
+    "detail",
+}
+
+
+@pytest.mark.e2e  # runs `vufuse run` sessions whenever vufuse works
+def test_quick_run_writes_a_complete_results_document(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--no-docs",
+            "--backends",
+            ",".join(BACKENDS),
+            "--output",
+            str(output),
+            "--scratch-root",
+            str(tmp_path),
+        ],
+        cwd=REPOSITORY_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    # A failed measurement of an *available* backend exits 1: that is a bug, not a skip.
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    document = json.loads(output.read_text())
+
+    assert set(document) == TOP_LEVEL_KEYS
+    assert document["schema"] == "vufuse-benchmarks/1"
+    assert document["quick"] is True
+
+    backends = {backend["name"]: backend for backend in document["backends"]}
+    assert set(backends) == set(BACKENDS), "a selected backend was dropped"
+    assert backends["native"]["available"] is True
+    if shutil.which("proot"):
+        assert backends["proot"]["available"] is True, backends["proot"]["reason"]
+    for backend in backends.values():
+        assert backend["available"] or backend["reason"], "unavailable without a reason"
+
+    placements = {placement["name"] for placement in document["placements"]}
+    workloads = {workload["name"] for workload in document["workloads"]}
+    assert {"getppid", "stat", "tar-xf", "python-startup"} <= workloads
+    assert all(workload["error"] is None for workload in document["workloads"])
+
+    measured = {(m["workload"], m["backend"], m["placement"]): m for m in document["measurements"]}
+    for measurement in document["measurements"]:
+        assert set(measurement) == MEASUREMENT_KEYS
+    for workload in workloads:
+        for placement in placements:
+            for name, backend in backends.items():
+                measurement = measured[(workload, name, placement)]
+                if not backend["available"]:
+                    assert measurement["status"] == "unavailable"
+                    assert measurement["error"]
+                    continue
+                assert measurement["status"] == "ok", measurement["error"]
+                assert len(measurement["samples"]) == 1
+                assert measurement["min"] > 0 and measurement["median"] > 0
+                assert isinstance(measurement["ratio_median"], float)
+                if name == "native":
+                    assert measurement["ratio_median"] == 1.0
+
+    assert document["targets"], "targets of the issue are always reported"
+    for target in document["targets"]:
+        assert set(target) == TARGET_KEYS
+        assert target["met"] in (True, False, None)
+        assert target["placement"] in placements
