@@ -16,6 +16,10 @@ test:
 bench: venv-test
 	$(VENV)/bin/python -m benchmarks
 
+compat: venv-test
+	@if [ "$$(id -u)" -eq 0 ]; then compat-tests/setup.sh; fi
+	$(VENV)/bin/python compat-tests/run.py --backend all
+
 lint: venv-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy

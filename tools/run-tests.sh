@@ -14,7 +14,7 @@ python="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
 if [ "$(id -u)" -eq 0 ]; then
     tools/install-deps.sh test
     tools/test-user.sh
-    tools/fetch-libfuse-examples.sh
+    compat-tests/setup.sh   # FUSE daemons, clients, libfuse examples (tools/fetch-libfuse-examples.sh)
     # The test user must be able to read the checkout and run its venv. A clone under root's
     # home is not reachable for it: stage a copy in a world-readable place.
     if ! runuser -u "$user" -- test -r "$src/Makefile" -a -x "$src/tools"; then
