@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .extensions import Extensions, MountRequest
 from .mounts import Mount, MountTable
 from .provider import ROOT_INODE, Attributes, Caller, DirEntry, OpenFile, Provider, StatFs
 
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
     from .session import Session
 
 __all__ = [
-    "ROOT_INODE", "Attributes", "Caller", "DirEntry", "Mount", "MountTable", "OpenFile",
-    "Provider", "Session", "StatFs",
+    "ROOT_INODE", "Attributes", "Caller", "DirEntry", "Extensions", "Mount", "MountRequest",
+    "MountTable", "OpenFile", "Provider", "Session", "StatFs",
 ]
 
 

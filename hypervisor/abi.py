@@ -155,12 +155,12 @@ _STATFS = struct.Struct("<qqQQQQQiiqqq32x")
 STATFS_SIZE = _STATFS.size  # 120
 
 
-def pack_statfs(info: StatFs) -> bytes:
-    """`struct statfs`; fuse_statfs leaves f_fsid zero, the mount adds its flags."""
+def pack_statfs(info: StatFs, mount_flags: int = ST_NOSUID | ST_NODEV | ST_RELATIME) -> bytes:
+    """`struct statfs`; fuse_statfs leaves f_fsid zero, the mount adds its flags (ST_*)."""
     return _STATFS.pack(
         info.type, info.bsize, info.blocks, info.bfree, info.bavail, info.files, info.ffree,
         0, 0, info.namelen, info.frsize or info.bsize,
-        info.flags | ST_VALID | ST_NOSUID | ST_NODEV | ST_RELATIME,
+        info.flags | ST_VALID | mount_flags,
     )
 
 

@@ -65,6 +65,9 @@ class StandInDirectories:
         if found is None:
             path = b"%s/%d" % (self.root, len(self._by_key))
             os.makedirs(path, mode=0o700, exist_ok=True)
+            # A stand-in lives as long as the session: its directory stays pinned (the
+            # kernel's dget of a cwd), so the provider never forgets it under a process.
+            location.mount.provider.hold(location.ino)
             found = StandIn(path, location)
             self._by_key[key] = found
             self._by_path[path] = found

@@ -9,7 +9,7 @@ it), and its own mount id for statx's stx_mnt_id.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from .provider import Provider
@@ -18,9 +18,23 @@ _FIRST_MINOR = 1000
 """Anonymous-device minors the host already uses are small; start above them."""
 
 
+# Per-mount flags of mount(2) (MS_*) that show in mountinfo and statfs's f_flags.
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_NOSYMFOLLOW, MS_NOATIME, MS_NODIRATIME = 256, 1024, 2048
+MS_STRICTATIME = 1 << 24
+DEFAULT_MOUNT_FLAGS = MS_NOSUID | MS_NODEV
+"""What an unprivileged FUSE mount gets (fusermount3 always adds nosuid,nodev)."""
+
+
 @dataclass(eq=False)
 class Mount:
-    """One virtual mount."""
+    """One virtual mount.
+
+    `super_options` is the super-options field of its mountinfo line (the file system's
+    show_options, e.g. ``rw,user_id=1000,group_id=1000``); `mount_flags` its MS_* per-mount
+    flags; `owner_uid` who may unmount it besides root (FUSE's user_id); `on_unmount` is
+    awaited once it has left the table (and, for a lazy unmount, once it is no longer busy).
+    """
 
     mountpoint: bytes
     provider: Provider
@@ -29,6 +43,36 @@ class Mount:
     fstype: bytes = b"fuse"
     source: bytes = b"vufuse"
     options: dict[str, str] = field(default_factory=dict)
+    mount_flags: int = DEFAULT_MOUNT_FLAGS
+    super_options: str = "rw"
+    owner_uid: int = 0
+    on_unmount: Callable[[Mount], Awaitable[None]] | None = None
+    detached: bool = False
+
+    def mount_options(self) -> str:
+        """The per-mount options field of mountinfo (show_mnt_opts): ``rw,nosuid,nodev,…``."""
+        flags = self.mount_flags
+        words = ["ro" if flags & MS_RDONLY else "rw"]
+        for bit, word in ((MS_NOSUID, "nosuid"), (MS_NODEV, "nodev"), (MS_NOEXEC, "noexec")):
+            if flags & bit:
+                words.append(word)
+        if flags & MS_NOATIME:
+            words.append("noatime")
+        if flags & MS_NODIRATIME:
+            words.append("nodiratime")
+        if not flags & (MS_NOATIME | MS_STRICTATIME):
+            words.append("relatime")
+        if flags & MS_NOSYMFOLLOW:
+            words.append("nosymfollow")
+        return ",".join(words)
+
+    def statfs_flags(self) -> int:
+        """statfs's f_flags bits of the per-mount flags (ST_* equal MS_* for these)."""
+        flags = self.mount_flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOSYMFOLLOW
+                                    | MS_NOATIME | MS_NODIRATIME)
+        if not flags & MS_NOATIME and not self.mount_flags & MS_STRICTATIME:
+            flags |= 4096  # ST_RELATIME
+        return flags
 
 
 def _used_anonymous_minors() -> set[int]:

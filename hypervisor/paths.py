@@ -60,7 +60,7 @@ class VirtualLocation:
 
     @property
     def ino(self) -> int:
-        """The provider's inode number."""
+        """The provider's handle of the object (Attributes.node; st_ino is attrs.ino)."""
         return self.inodes[-1]
 
     @property
@@ -293,9 +293,9 @@ class PathResolver:
             provider = current.mount.provider
             attrs = await provider.lookup(current.ino, name, caller=requester)
             if attrs.is_symlink and follow:
-                return current, await provider.readlink(attrs.ino, caller=requester)
+                return current, await provider.readlink(attrs.node, caller=requester)
             child = VirtualLocation(
-                current.mount, current.parts + (name,), current.inodes + (attrs.ino,), attrs
+                current.mount, current.parts + (name,), current.inodes + (attrs.node,), attrs
             )
             return child, None
         mode = os.lstat(child_path).st_mode

@@ -26,7 +26,12 @@ ROOT_INODE = 1
 
 @dataclass(frozen=True)
 class Attributes:
-    """What `stat` reports about an object, as FUSE's `fuse_attr` carries it."""
+    """What `stat` reports about an object, as FUSE's `fuse_attr` carries it.
+
+    `ino` is what stat shows (st_ino).  `handle` is how the provider wants the object named in
+    later calls (FUSE: the nodeid, which need not equal st_ino -- passthrough daemons hand out
+    pointers); None means "the same as ino".  The hypervisor names objects by :attr:`node`.
+    """
 
     ino: int
     mode: int
@@ -41,6 +46,12 @@ class Attributes:
     mtime_ns: int = 0
     ctime_ns: int = 0
     btime_ns: int | None = None
+    handle: int | None = None
+
+    @property
+    def node(self) -> int:
+        """The number to name this object by in later provider calls."""
+        return self.ino if self.handle is None else self.handle
 
     @property
     def is_dir(self) -> bool:
@@ -157,3 +168,11 @@ class Provider(ABC):
     async def listxattr(self, ino: int, *, caller: Caller | None = None) -> list[bytes]:
         """Names of the extended attributes of `ino`."""
         return []
+
+    def hold(self, ino: int) -> None:  # noqa: B027 - an optional hook
+        """The hypervisor keeps `ino` across calls (a cwd stand-in, an O_PATH fd): the
+        provider must not forget it (FUSE: no FORGET) until :meth:`unhold` (the kernel's
+        dget)."""
+
+    async def unhold(self, ino: int) -> None:  # noqa: B027 - an optional hook
+        """Drop one :meth:`hold` of `ino` (the kernel's dput)."""

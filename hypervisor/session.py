@@ -20,10 +20,11 @@ from typing import Any
 
 import trio
 
-from . import syscalls
+from . import mountinfo, syscalls
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
-from .mounts import MountTable
+from .extensions import Extensions
+from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
 from .process import ProcessTable
 from .vfd import VirtualFdTable, socket_inode
@@ -42,6 +43,10 @@ def default_tracer_factory(spec: list[tuple[int, ...]], fd_base: int, max_nr: in
         if getattr(_tracer, name) != getattr(syscalls, name):
             raise RuntimeError(f"hypervisor._tracer disagrees on {name}")
     return _tracer.Tracer(spec, fd_base=fd_base, max_nr=max_nr)
+
+
+def _ignore(names: list[bytes]) -> None:
+    """For test tracers without special-name support."""
 
 
 def exit_code(wait_status: int) -> int:
@@ -105,6 +110,10 @@ class Session:
         self.tracer: Any = tracer_factory(syscalls.build_spec(), syscalls.FD_BASE, syscalls.MAX_NR)
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
         self.mounts.on_change(self._push_prefixes)
+        self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
+        self.nursery: trio.Nursery | None = None
+        """The session's nursery while it runs: extensions start their tasks in it."""
+        self.extensions.add_special_file(mountinfo.NAMES, mountinfo.matches, self._open_mount_list)
         from .handlers import register_all
 
         register_all(self.dispatcher)
@@ -129,6 +138,56 @@ class Session:
                 return description.location
         return None
 
+    async def _open_mount_list(self, call: Call, path: bytes, flags: int) -> int:
+        """/proc/PID/mounts|mountinfo: the kernel's lines plus the virtual mounts'."""
+        if flags & os.O_ACCMODE != os.O_RDONLY:
+            raise OSError(errno.EACCES, "read-only")
+        return mountinfo.snapshot_fd(mountinfo.render(path, self.mounts))
+
+    # --- mounts and unmounts ------------------------------------------------------------------
+    def mount_is_busy(self, mount: Mount) -> bool:
+        """EBUSY material: an open file or a cwd inside `mount`, or a mount below it."""
+        if any(description.location.mount is mount for description in self.vfds):
+            return True
+        prefix = mount.mountpoint.rstrip(b"/") + b"/"
+        if any(other is not mount and other.mountpoint.startswith(prefix) for other in self.mounts):
+            return True
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                cwd = os.fsencode(os.readlink(f"/proc/{name}/cwd"))
+            except OSError:
+                continue
+            location = self.stand_ins.location_of(cwd)
+            if location is not None and location.mount is mount:
+                return True
+        return False
+
+    async def unmount(self, mount: Mount, lazy: bool) -> None:
+        """Take `mount` out of the table; its `on_unmount` runs now, or, for a lazy unmount
+        of a busy mount, once the last open file and cwd in it are gone."""
+        self.mounts.remove(mount)
+        mount.detached = True
+        if lazy and self.mount_is_busy(mount) and self.nursery is not None:
+            self.nursery.start_soon(self._finish_lazy_unmount, mount)
+            return
+        await self._run_on_unmount(mount)
+
+    async def _finish_lazy_unmount(self, mount: Mount) -> None:
+        while self.mount_is_busy(mount):
+            await trio.sleep(0.05)
+        await self._run_on_unmount(mount)
+
+    async def _run_on_unmount(self, mount: Mount) -> None:
+        if mount.on_unmount is None:
+            return
+        try:
+            await mount.on_unmount(mount)
+        except Exception:  # the unmount itself has happened: never fail it for this
+            log.exception("vufuse: unmount hook of %s failed", mount.mountpoint.decode(
+                errors="replace"))
+
     def display_path(self, real: bytes) -> bytes:
         """What a link the kernel reports should read inside the session: the virtual path
         for a cwd stand-in or for a virtual fd's socket (/proc/PID/cwd, /proc/PID/fd/N)."""
@@ -150,6 +209,7 @@ class Session:
         env.append(b"VUFUSE_SESSION=" + self.runtime_dir)
         try:
             async with trio.open_nursery() as nursery:
+                self.nursery = nursery
                 self.vfds.attach(nursery)
                 self.tracer.spawn(list(argv), env, cwd)
                 previous = _ignore_terminal_signals()

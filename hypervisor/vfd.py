@@ -14,7 +14,7 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import trio
@@ -104,6 +104,9 @@ class VirtualFdTable:
     def __len__(self) -> int:
         return len(self._by_inode)
 
+    def __iter__(self) -> Iterator[OpenFileDescription]:
+        return iter(list(self._by_inode.values()))
+
     def create(
         self, location: VirtualLocation, flags: int, handle: OpenFile | None
     ) -> tuple[OpenFileDescription, socket.socket]:
@@ -160,6 +163,11 @@ class VirtualFdTable:
                 await description.handle.release()
             except Exception:
                 log.exception("provider release failed")
+        else:
+            try:
+                await description.location.mount.provider.unhold(description.location.ino)
+            except Exception:
+                log.exception("provider unhold failed")
 
     async def release_all(self) -> None:
         """Teardown: release every description still open."""

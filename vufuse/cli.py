@@ -40,7 +40,10 @@ def run_command(argv: Sequence[str]) -> int:
 
     from hypervisor.session import Session
 
+    from .session_fuse import FuseMounting
+
     session = Session()
+    FuseMounting(session)
     return trio.run(session.run, [os.fsencode(a) for a in argv])
 
 

@@ -10,6 +10,7 @@ import errno
 import os
 import stat as stat_module
 import struct
+from collections.abc import Awaitable
 
 from .. import permission
 from ..abi import (
@@ -69,6 +70,8 @@ async def open_virtual(call: Call, location: VirtualLocation, flags: int) -> Rep
     handle = None
     if not flags & O_PATH:
         handle = await location.mount.provider.open(location.ino, flags, caller=call.caller)
+    else:
+        location.mount.provider.hold(location.ino)  # an O_PATH fd pins it (unheld at release)
     description, theirs = call.session.vfds.create(location, flags, handle)
     try:
         newfd = lowest_free_fd(call.tid)
@@ -107,19 +110,36 @@ def _check_open(location: VirtualLocation, flags: int, call: Call) -> None:
 
 async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int) -> Reply:
     follow = not flags & O_NOFOLLOW and not (flags & O_CREAT and flags & O_EXCL)
+    extensions = call.session.extensions
     try:
-        result = await resolve(call, path_arg, dirfd_arg, follow=follow)
+        result = await resolve(
+            call, path_arg, dirfd_arg, follow=follow, real_too=extensions.has_special_files
+        )
     except OSError as failure:
         if failure.errno == errno.ENOENT and flags & O_CREAT:
             await _missing_parent_check(call, path_arg, dirfd_arg)
         raise
     location = result.location
     if isinstance(location, RealLocation):
+        opener = extensions.special_file(location.path)
+        if opener is not None and not flags & O_PATH:
+            return await _open_special(call, opener(call, location.path, flags), flags)
+        if result.kernel_can_do_it:
+            raise LetKernel
         return await _open_real(call, location.path, flags, mode)
     if flags & O_TMPFILE == O_TMPFILE:
         raise error(errno.EOPNOTSUPP)
     _check_open(location, flags, call)
     return await open_virtual(call, location, flags)
+
+
+async def _open_special(call: Call, opening: Awaitable[int], flags: int) -> Reply:
+    """A special file (a device, a generated file): the extension's fd at the lowest free."""
+    fd = await opening
+    try:
+        return inject_fd(call, fd, -1, bool(flags & O_CLOEXEC))
+    finally:
+        os.close(fd)
 
 
 async def _missing_parent_check(call: Call, path_arg: int, dirfd_arg: int | None) -> None:

@@ -124,7 +124,8 @@ async def _statfs_bytes(location: Location, call: Call) -> bytes:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code))
         return buffer.raw
-    return pack_statfs(await location.mount.provider.statfs(location.ino, caller=call.caller))
+    info = await location.mount.provider.statfs(location.ino, caller=call.caller)
+    return pack_statfs(info, location.mount.statfs_flags())
 
 
 @kernel_unless_virtual

@@ -60,11 +60,20 @@ class MemFile(OpenFile):
 
 
 class MemProvider(Provider):
-    """Directories, files and symlinks held in a dict; mode/uid/gid as given."""
+    """Directories, files and symlinks held in a dict; mode/uid/gid as given.
 
-    def __init__(self, uid: int | None = None, gid: int | None = None) -> None:
+    Objects are named by their key in `nodes` (the handle); stat shows key + `ino_offset`
+    (0 by default), so that tests can tell the handle from st_ino as FUSE's nodeid and
+    attr.ino differ.  `holds` counts the hypervisor's hold/unhold per handle.
+    """
+
+    def __init__(
+        self, uid: int | None = None, gid: int | None = None, ino_offset: int = 0
+    ) -> None:
         self.uid = os.getuid() if uid is None else uid
         self.gid = os.getgid() if gid is None else gid
+        self.ino_offset = ino_offset
+        self.holds: dict[int, int] = {}
         self.nodes: dict[int, Node] = {}
         self.released: list[int] = []
         self.opened: list[int] = []
@@ -78,7 +87,8 @@ class MemProvider(Provider):
         ino = self._next
         self._next += 1
         attrs = Attributes(
-            ino=ino, mode=mode, nlink=1, uid=self.uid, gid=self.gid, size=size,
+            ino=ino + self.ino_offset, handle=ino if self.ino_offset else None,
+            mode=mode, nlink=1, uid=self.uid, gid=self.gid, size=size,
             blocks=(size + 4095) // 4096 * 8, atime_ns=_NS, mtime_ns=_NS + 1, ctime_ns=_NS + 2,
         )
         self.nodes[ino] = Node(attrs, parent=parent)
@@ -157,6 +167,14 @@ class MemProvider(Provider):
 
     async def listxattr(self, ino: int, *, caller: Caller | None = None) -> list[bytes]:
         return list(self._node(ino).xattrs)
+
+    def hold(self, ino: int) -> None:
+        self._node(ino)
+        self.holds[ino] = self.holds.get(ino, 0) + 1
+
+    async def unhold(self, ino: int) -> None:
+        self.holds[ino] -= 1
+        assert self.holds[ino] >= 0, "unhold without hold"
 
 
 def sample_tree(provider: MemProvider) -> None:

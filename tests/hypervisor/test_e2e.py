@@ -386,3 +386,22 @@ def test_dumpable_prctl_is_neutralised() -> None:
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v"]))
+
+
+async def test_holds_for_o_path_and_cwd(world: World) -> None:
+    """An O_PATH fd holds its object until its release; a cwd stand-in holds its directory
+    for the session (the provider must not forget them: FUSE's FORGET)."""
+    script = (
+        "import os, sys\n"
+        "fd = os.open(sys.argv[1] + '/dir/a', os.O_PATH)\n"
+        "os.close(fd)\n"
+        "os.chdir(sys.argv[1] + '/dir/sub')\n"
+        "print(open('deep').read(), end='')\n"
+    )
+    got = await run_session([PYTHON, "-c", script, str(world.mnt)], world.mounts)
+    assert (got.status, got.stdout) == (0, "deep\n"), got.stderr
+    provider = world.provider
+    a = provider.nodes[provider.nodes[1].children[b"dir"]].children[b"a"]
+    sub = provider.nodes[provider.nodes[1].children[b"dir"]].children[b"sub"]
+    assert provider.holds.get(a) == 0  # held by the O_PATH fd, let go at its release
+    assert provider.holds.get(sub) == 1  # the stand-in of a cwd

@@ -133,3 +133,21 @@ async def test_symlink_chain_limit(world) -> None:
     assert info.value.errno == errno.ELOOP
     result = await resolver.resolve(os.fsencode(f"{mnt}/c1"))  # 40 links: allowed
     assert isinstance(result.location, VirtualLocation)
+
+
+async def test_handle_is_separate_from_st_ino(tmp_path: Path) -> None:
+    """Lookups name objects by the provider's handle; stat's st_ino is Attributes.ino."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    provider = MemProvider(ino_offset=1000)
+    sample_tree(provider)
+    mounts = MountTable()
+    mounts.add(os.fsencode(mnt.resolve()), provider)
+    resolver = PathResolver(mounts)
+    found = (await resolver.resolve(os.fsencode(mnt.resolve() / "dir/sub/deep"))).location
+    assert isinstance(found, VirtualLocation)
+    deep = provider.nodes[provider.nodes[provider.nodes[1].children[b"dir"]].children[b"sub"]]
+    assert found.ino == deep.children[b"deep"]
+    assert found.attrs.ino == found.ino + 1000
+    linked = (await resolver.resolve(os.fsencode(mnt.resolve() / "link"))).location
+    assert isinstance(linked, VirtualLocation) and linked.attrs.size == 13

@@ -1,13 +1,13 @@
 """FuseProvider: the hypervisor's provider interface on top of a FUSE connection.
 
 Translation only; the semantics live in dir.py, file.py, readdir.py, xattr.py.  Every method
-takes an optional keyword ``caller`` (fsuid, fsgid, thread id for the request header) until
-the interface carries it (docs/devfuse.md, "Provider interface: wanted changes"); without one
-the request goes out as the mount's owner with pid 0.
+takes the keyword ``caller`` (fsuid, fsgid, thread id for the request header); the hypervisor
+always passes it for a tracee's request; without one the request goes out as the mount's
+owner with pid 0.
 
-Inode numbers handed to the hypervisor are FUSE nodeids (the root is 1), because the
-interface uses ``Attributes.ino`` both as st_ino and as the handle for later calls, and only
-the nodeid names an object to the daemon.
+Objects are named to the hypervisor by FUSE nodeid (``Attributes.handle``; the root is 1),
+and stat shows the daemon's ``attr.ino`` (``Attributes.ino``), as the kernel does: they
+differ for daemons whose nodeids are pointers (passthrough_ll, passthrough_hp).
 """
 
 from __future__ import annotations
@@ -41,10 +41,12 @@ def decode_rdev(rdev: int) -> int:
 
 
 def attributes(sb: Superblock, inode: Inode, attr: p.Attr) -> Attributes:
-    """A fuse_attr as the hypervisor's Attributes (ino is the nodeid, see module doc)."""
+    """A fuse_attr as the hypervisor's Attributes: st_ino from the daemon, the nodeid as the
+    handle (see module doc)."""
     default_blksize = sb.options.blksize if sb.options.is_bdev else 4096
     return Attributes(
-        ino=inode.nodeid,
+        ino=attr.ino,
+        handle=inode.nodeid,
         mode=attr.mode,
         nlink=attr.nlink,
         uid=attr.uid,
