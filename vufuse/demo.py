@@ -26,6 +26,7 @@ TOUR = [
     "stat $MNT/hello.txt",
     "cat $MNT/live/clock.txt",
     "df -h $MNT",
+    "findmnt $MNT",
     "grep -r -l frog $MNT",
 ]
 
