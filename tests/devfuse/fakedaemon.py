@@ -47,6 +47,13 @@ class Node:
     generation: int = 0
     mtime: int = 1_700_000_000
     ino: int | None = None
+    uid: int = 1000
+    gid: int = 1000
+    links: int = 1  # nlink of a non-directory (LINK, UNLINK change it)
+    atime: int = 1_700_000_000
+    mtimensec: int = 0
+    atimensec: int = 0
+    rdev: int = 0
 
 
 def _dt(mode: int) -> int:
@@ -99,6 +106,9 @@ class FakeDaemon:
         self.interrupts: list[int] = []
         self.forgets: list[tuple[int, int]] = []
         self.nlookup: Counter[int] = Counter()
+        self.notify_replies: list[p.NotifyReplyRequest] = []
+        #: Largest WRITE the daemon accepts at once (a short write beyond), None: all.
+        self.short_write: int | None = None
         self.dead = False
         self._send_lock = trio.Lock()
         self._waiting: dict[int, trio.Event] = {}
@@ -108,6 +118,9 @@ class FakeDaemon:
         root = Node(p.ROOT_ID, stat_module.S_IFDIR | 0o755, p.ROOT_ID)
         self.nodes[p.ROOT_ID] = root
         self._build(root, tree)
+        from fakewriter import FakeWriter  # the write side, in its own module
+
+        self.writer = FakeWriter(self)
 
     # ------------------------------------------------------------------ tree
 
@@ -150,10 +163,14 @@ class FakeDaemon:
             size=len(node.data) if not stat_module.S_ISLNK(node.mode) else len(node.target),
             blocks=(len(node.data) + 511) // 512,
             mtime=node.mtime,
+            mtimensec=node.mtimensec,
+            atime=node.atime,
+            atimensec=node.atimensec,
             mode=node.mode,
-            nlink=2 if stat_module.S_ISDIR(node.mode) else 1,
-            uid=1000,
-            gid=1000,
+            nlink=2 if stat_module.S_ISDIR(node.mode) else node.links,
+            uid=node.uid,
+            gid=node.gid,
+            rdev=node.rdev,
             blksize=4096,
         )
 
@@ -193,6 +210,24 @@ class FakeDaemon:
                     continue
                 nursery.start_soon(self._handle, request)
             nursery.cancel_scope.cancel()
+
+    def new_node(self, parent: Node, mode: int, **fields: Any) -> Node:
+        """A fresh node (not yet named in ``parent``)."""
+        nodeid = self._next_nodeid
+        self._next_nodeid += 1
+        node = Node(nodeid, mode, parent.nodeid, **fields)
+        self.nodes[nodeid] = node
+        return node
+
+    def new_fh(self) -> int:
+        """A fresh file handle."""
+        fh = self._next_fh
+        self._next_fh += 1
+        return fh
+
+    async def notify(self, notification: Any) -> None:
+        """Send a notification (unique 0) to the kernel side."""
+        await self._send(p.encode_notification(notification, self.negotiated))
 
     def die(self) -> None:
         """Close our end: the daemon is gone."""
@@ -264,6 +299,9 @@ class FakeDaemon:
         opcode, unique = header.opcode, header.unique
         if opcode in (O.FORGET, O.BATCH_FORGET):
             self._forget(request)
+            return
+        if opcode == O.NOTIFY_REPLY:
+            self.notify_replies.append(request)
             return
         if opcode in self.delays:
             await trio.sleep(self.delays[opcode])
@@ -355,7 +393,8 @@ class FakeDaemon:
             return value
         if opcode in (O.RELEASE, O.RELEASEDIR, O.FLUSH, O.ACCESS, O.DESTROY):
             return None
-        raise OSError(errno.ENOSYS, "not implemented")
+        assert node is not None
+        return self.writer.answer(node, request)
 
     def _readdir(self, node: Node, arg: p.ReadIn, *, plus: bool) -> tuple[Any, ...]:
         names = [(b".", node), (b"..", self.nodes[node.parent])]

@@ -10,6 +10,14 @@
 - :mod:`.xattr` (xattr.c) GETXATTR, LISTXATTR
 - :mod:`.mountopts` mount(2) data and the mountinfo super options
 - :mod:`.provider` :class:`FuseProvider`, the hypervisor's provider interface
+- :mod:`.permission` (namei.c) default_permissions, sticky directories
+- :mod:`.namei` (dir.c) CREATE, MKNOD, MKDIR, SYMLINK, LINK, UNLINK, RMDIR, RENAME(2), TMPFILE
+- :mod:`.setattr` (dir.c) SETATTR, O_TRUNC
+- :mod:`.write` (file.c) WRITE, FSYNC, FALLOCATE, COPY_FILE_RANGE, LSEEK
+- :mod:`.locks` (file.c) GETLK, SETLK, SETLKW, flock
+- :mod:`.xattr_write` (xattr.c) SETXATTR, REMOVEXATTR
+- :mod:`.store` (dev.c) the STORE and RETRIEVE notifications
+- :mod:`.provider_write` the write side of the provider interface
 
 It knows nothing of tracing or seccomp; see docs/devfuse.md.
 """

@@ -88,6 +88,17 @@ class Connection:
         self.no_listxattr = False
         self.no_open = False
         self.no_opendir = False
+        # ... and on the write side (namei.py, setattr.py, write.py, locks.py, xattr_write.py).
+        self.no_create = False
+        self.no_rename2 = False
+        self.no_fsync = False
+        self.no_fsyncdir = False
+        self.no_fallocate = False
+        self.no_copy_file_range = False
+        self.no_lseek = False
+        self.no_setxattr = False
+        self.no_removexattr = False
+        self.no_tmpfile = False
         self._unique = 0
         self._pending: dict[int, _Pending] = {}
         self._send_lock = trio.Lock()
@@ -275,6 +286,16 @@ class Connection:
             await self._send_message(message)
         except OSError:
             self._pending.pop(unique, None)
+
+    async def send_notify_reply(self, request: p.NotifyReplyRequest) -> None:
+        """NOTIFY_REPLY answering a RETRIEVE: sent under the daemon's ``notify_unique`` (kept
+        as given, not stamped) and never answered (fuse_simple_notify_reply)."""
+        if not self.usable:
+            return
+        try:
+            await self._send_message(self._encode(request))
+        except OSError:
+            pass
 
     async def _interrupt(self, unique: int, entry: _Pending) -> None:
         """Queue an INTERRUPT for a sent request (the kernel's queue_interrupt)."""

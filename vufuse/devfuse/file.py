@@ -43,6 +43,8 @@ class FuseFile:
         self.flags = flags
         self.needs_release = release
         self.released = False
+        #: Scrambled owner id once flock(2) went to the daemon (locks.py): RELEASE unlocks.
+        self.flock_owner: int | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -221,6 +223,9 @@ class FuseFile:
         inode = self.inode
         if self.needs_release:
             arg = p.ReleaseIn(fh=self.fh, flags=self.flags & 0xFFFFFFFF)
+            if self.flock_owner is not None:
+                arg = arg._replace(release_flags=int(p.ReleaseFlag.FLOCK_UNLOCK),
+                                   lock_owner=self.flock_owner)  # fmt: skip
             header = p.InHeader(nodeid=inode.nodeid)
             request: p.Request = (
                 p.ReleasedirRequest(header, arg) if self.is_dir else p.ReleaseRequest(header, arg)

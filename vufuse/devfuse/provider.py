@@ -30,6 +30,8 @@ from .connection import Connection
 from .file import FuseFile
 from .inode import Inode
 from .mountopts import MountOptions
+from .provider_write import FileWriteMixin, ProviderWriteMixin
+from .store import install as install_store_notifications
 from .superblock import FUSE_SUPER_MAGIC, FUSEBLK_SUPER_MAGIC, Superblock
 
 
@@ -61,7 +63,7 @@ def attributes(sb: Superblock, inode: Inode, attr: p.Attr) -> Attributes:
     )
 
 
-class FuseOpenFile(OpenFile):
+class FuseOpenFile(FileWriteMixin, OpenFile):
     """An open FUSE file or directory (the provider's OpenFile)."""
 
     def __init__(self, provider: FuseProvider, file: FuseFile) -> None:
@@ -112,7 +114,7 @@ class FuseOpenFile(OpenFile):
             await self.file.release()
 
 
-class FuseProvider(Provider):
+class FuseProvider(ProviderWriteMixin, Provider):
     """A mounted FUSE file system, served by the daemon at the other end of ``connection``."""
 
     def __init__(
@@ -124,6 +126,7 @@ class FuseProvider(Provider):
         dentry_limit: int = 32768,
     ) -> None:
         self.sb = Superblock(connection, options, clock=clock, dentry_limit=dentry_limit)
+        install_store_notifications(self.sb)  # STORE/RETRIEVE: provider_write's page cache
         self.connection = connection
         self.options = options
 
@@ -186,9 +189,11 @@ class FuseProvider(Provider):
         return await fuse_dir.readlink(self.sb, self.sb.inodes.get(ino), caller)
 
     async def open(self, ino: int, flags: int, *, caller: Caller | None = None) -> FuseOpenFile:
-        """OPEN or OPENDIR."""
+        """OPEN or OPENDIR (O_TRUNC: then SETATTR(size 0), see provider_write)."""
         self.sb.check_allowed(caller)
         inode = self.sb.inodes.get(ino)
+        if flags & os.O_TRUNC:
+            return await self.open_inode(inode, flags, caller=caller)
         return FuseOpenFile(self, await FuseFile.open(self.sb, inode, flags, caller))
 
     async def statfs(self, ino: int, *, caller: Caller | None = None) -> StatFs:

@@ -1,0 +1,233 @@
+"""SETATTR (Linux fs/fuse/dir.c fuse_do_setattr, with the VFS's setattr_prepare and
+notify_change in front): chmod, chown, truncate, utimensat, and O_TRUNC without
+ATOMIC_O_TRUNC.
+
+What goes on the wire follows iattr_to_fattr: a time given explicitly is sent with
+FATTR_ATIME/FATTR_MTIME, UTIME_NOW adds FATTR_ATIME_NOW/FATTR_MTIME_NOW; truncate(2) also
+sets mtime to now, ftruncate(2) and O_TRUNC do not (the daemon does, as for a write); ctime is
+sent only under a writeback cache (never here: not offered).  Through an open file FATTR_FH
+carries its handle, and a size change FATTR_LOCKOWNER.  Clearing set-user/group-ID bits on
+chown and truncate is FATTR_KILL_SUIDGID under HANDLE_KILLPRIV_V2, else a FATTR_MODE we add.
+Under ``default_permissions`` the checks of setattr_prepare apply (EPERM, EACCES).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_module
+from dataclasses import dataclass
+
+from hypervisor.provider import Caller
+from vufuse import protocol as p
+
+from . import dir as fuse_dir
+from .inode import Inode, invalid_attr
+from .locks import lock_owner_id
+from .permission import MAY_WRITE, check_writable_mount, in_group, is_root, owner_or_capable
+from .permission import permission as check_permission
+from .superblock import Superblock
+
+FATTR = p.SetattrValid
+F = p.InitFlag
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+Timestamp = tuple[int, int]
+"""(seconds, nanoseconds); nanoseconds UTIME_NOW means now, UTIME_OMIT means unchanged."""
+
+
+@dataclass(frozen=True)
+class SetattrChanges:
+    """What to change (None: leave alone), as struct iattr carries it.
+
+    ``size`` from truncate(2) implies mtime = now; from ftruncate(2) (``fh`` given) or
+    ``from_open`` (O_TRUNC) it does not.  ``ctime`` is accepted for completeness but, as in
+    the kernel without writeback cache, never sent.
+    """
+
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    atime: Timestamp | None = None
+    mtime: Timestamp | None = None
+    ctime: Timestamp | None = None
+    from_open: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Nothing at all to do."""
+        return all(
+            value is None or (isinstance(value, tuple) and value[1] == UTIME_OMIT)
+            for value in (self.mode, self.uid, self.gid, self.size, self.atime, self.mtime)
+        )
+
+
+def _suid_bits(mode: int) -> int:
+    """The set-ID bits a change of owner or content clears (should_remove_suid)."""
+    kill = mode & stat_module.S_ISUID
+    if mode & stat_module.S_ISGID and mode & stat_module.S_IXGRP:
+        kill |= stat_module.S_ISGID
+    return kill
+
+
+def _prepare(inode: Inode, changes: SetattrChanges, caller: Caller | None) -> None:
+    """setattr_prepare under default_permissions: who may change what (EPERM)."""
+    attr = inode.attr
+    root = is_root(caller)
+    uid = caller.uid if caller is not None else 0
+    if changes.uid is not None and not root and not (uid == attr.uid == changes.uid):
+        raise OSError(errno.EPERM, "chown needs CAP_CHOWN")
+    if changes.gid is not None and not root:
+        assert caller is not None
+        if uid != attr.uid or not (in_group(caller, changes.gid) or changes.gid == attr.gid):
+            raise OSError(errno.EPERM, "chgrp needs CAP_CHOWN")
+    if changes.mode is not None and not owner_or_capable(caller, attr):
+        raise OSError(errno.EPERM, "chmod of another's file")
+    for value in (changes.atime, changes.mtime):
+        if value is not None and value[1] not in (UTIME_NOW, UTIME_OMIT):
+            if not owner_or_capable(caller, attr):
+                raise OSError(errno.EPERM, "setting times of another's file")
+
+
+async def setattr(
+    sb: Superblock,
+    inode: Inode,
+    changes: SetattrChanges,
+    caller: Caller | None,
+    *,
+    fh: int | None = None,
+    lock_owner: int = 0,
+) -> p.Attr:
+    """Apply ``changes`` (fuse_setattr + fuse_do_setattr); the new attributes.
+
+    ``fh`` is the open file's handle for ftruncate and O_TRUNC (the only setattrs the VFS
+    makes through a file); ``lock_owner`` identifies the caller's file table (a size change
+    sends it, scrambled as fuse_lock_owner_id).
+    """
+    inode.check()
+    check_writable_mount(sb)
+    if changes.empty:
+        return inode.attr
+    attr = inode.attr
+    is_reg = inode.file_type == stat_module.S_IFREG
+    if changes.size is not None:
+        if inode.file_type == stat_module.S_IFDIR:
+            raise OSError(errno.EISDIR, "is a directory")
+        if not is_reg or changes.size < 0:
+            raise OSError(errno.EINVAL, "cannot truncate this")
+        if fh is None and not changes.from_open:
+            await check_permission(sb, inode, MAY_WRITE, caller)
+    touch = any(v is not None and v[1] == UTIME_NOW for v in (changes.atime, changes.mtime))
+    if sb.options.default_permissions:
+        _prepare(inode, changes, caller)
+        if touch and not owner_or_capable(caller, attr):
+            await check_permission(sb, inode, MAY_WRITE, caller)
+    negotiated = sb.connection.negotiated
+    if not negotiated.has(F.HANDLE_KILLPRIV) and not negotiated.has(F.HANDLE_KILLPRIV_V2):
+        chown = not stat_module.S_ISDIR(attr.mode) and (
+            changes.uid is not None or changes.gid is not None
+        )
+        truncate = changes.size is not None and not is_root(caller) and _suid_bits(attr.mode)
+        if chown or truncate:
+            # fuse_setattr: the set-ID bits to clear are computed from fresh attributes.
+            await fuse_dir.getattr(sb, inode, caller, fh=fh, force=True)
+    arg = _to_fattr(sb, inode, changes, caller, fh, lock_owner)
+    request = p.SetattrRequest(sb.header(inode.nodeid, caller), arg)
+    try:
+        body = await sb.connection.call(request)
+    except OSError as exc:
+        if exc.errno == errno.EINTR:
+            sb.inodes.invalidate_attr(inode)
+        raise
+    out: p.AttrOut = body
+    if invalid_attr(out.attr) or stat_module.S_IFMT(out.attr.mode) != inode.file_type:
+        inode.bad = True
+        raise OSError(errno.EIO, "FUSE inode changed type")
+    old_size = inode.attr.size
+    sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec)
+    if is_reg and old_size != out.attr.size:
+        # truncate_pagecache + invalidate_inode_pages2, whatever EXPLICIT_INVAL_DATA says.
+        inode.invalidate_pages()
+    return out.attr
+
+
+def _to_fattr(
+    sb: Superblock, inode: Inode, changes: SetattrChanges, caller: Caller | None,
+    fh: int | None, lock_owner: int,
+) -> p.SetattrIn:  # fmt: skip
+    """iattr_to_fattr plus fuse_do_setattr's FH, LOCKOWNER and KILL_SUIDGID."""
+    negotiated = sb.connection.negotiated
+    killpriv_v2 = negotiated.has(F.HANDLE_KILLPRIV_V2)
+    valid = 0
+    fields: dict[str, int] = {}
+    mode = changes.mode
+    is_dir = inode.file_type == stat_module.S_IFDIR
+    kill = 0
+    if not is_dir and (changes.uid is not None or changes.gid is not None):
+        kill = _suid_bits(inode.attr.mode)  # chown_common: ATTR_KILL_SUID|ATTR_KILL_SGID
+        if killpriv_v2:
+            valid |= FATTR.KILL_SUIDGID
+    if changes.size is not None and not is_root(caller):
+        kill |= _suid_bits(inode.attr.mode)  # do_truncate: dentry_needs_remove_privs
+        if killpriv_v2:
+            valid |= FATTR.KILL_SUIDGID
+    if kill and not killpriv_v2 and not negotiated.has(F.HANDLE_KILLPRIV):
+        mode = (inode.attr.mode if mode is None else mode) & ~kill
+    if mode is not None:
+        valid |= FATTR.MODE
+        fields["mode"] = stat_module.S_IFMT(inode.attr.mode) | (mode & 0o7777)
+    if changes.uid is not None:
+        valid |= FATTR.UID
+        fields["uid"] = changes.uid
+    if changes.gid is not None:
+        valid |= FATTR.GID
+        fields["gid"] = changes.gid
+    if changes.size is not None:
+        valid |= FATTR.SIZE
+        fields["size"] = changes.size
+    atime, mtime = changes.atime, changes.mtime
+    if changes.size is not None and mtime is None and fh is None and not changes.from_open:
+        mtime = (0, UTIME_NOW)  # do_truncate's ATTR_MTIME; update_mtime keeps it for a path
+    for name, value, set_bit, now_bit in (
+        ("atime", atime, FATTR.ATIME, FATTR.ATIME_NOW),
+        ("mtime", mtime, FATTR.MTIME, FATTR.MTIME_NOW),
+    ):
+        if value is None or value[1] == UTIME_OMIT:
+            continue
+        valid |= set_bit
+        if value[1] == UTIME_NOW:
+            valid |= now_bit
+        else:
+            fields[name], fields[name + "nsec"] = value
+    if fh is not None:
+        valid |= FATTR.FH
+        fields["fh"] = fh
+    if changes.size is not None:
+        valid |= FATTR.LOCKOWNER
+        fields["lock_owner"] = lock_owner_id(sb.connection, lock_owner)
+    return p.SetattrIn(valid=int(valid), **fields)
+
+
+async def truncate_on_open(
+    sb: Superblock, inode: Inode, fh: int, flags: int, caller: Caller | None, lock_owner: int = 0
+) -> None:
+    """O_TRUNC without ATOMIC_O_TRUNC: after OPEN, SETATTR(size 0) through the new handle
+    (handle_truncate → do_truncate with ATTR_OPEN|ATTR_FILE); only for a regular file."""
+    if inode.file_type != stat_module.S_IFREG:
+        return
+    await setattr(sb, inode, SetattrChanges(size=0, from_open=True), caller, fh=fh,
+                  lock_owner=lock_owner)  # fmt: skip
+
+
+async def may_open_truncate(sb: Superblock, inode: Inode, caller: Caller | None) -> None:
+    """may_open with O_TRUNC: write permission (also for O_RDONLY|O_TRUNC), EROFS."""
+    if inode.file_type != stat_module.S_IFREG:
+        return
+    check_writable_mount(sb)
+    await check_permission(sb, inode, MAY_WRITE, caller)
+
+
+def open_truncates(sb: Superblock, flags: int) -> bool:
+    """Whether an open with ``flags`` must be followed by SETATTR(size 0)."""
+    return bool(flags & os.O_TRUNC) and not sb.connection.negotiated.has(F.ATOMIC_O_TRUNC)
