@@ -33,7 +33,7 @@ venv-test:
 
 $(STAMP) $(STAMP)-test: pyproject.toml setup.py $(wildcard csrc/*.c csrc/*.h)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip "setuptools>=77"
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e ".$(if $(EXTRAS),[$(EXTRAS)])"
 	touch $@
 

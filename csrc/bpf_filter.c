@@ -67,6 +67,7 @@ static size_t build_block(const struct spec_entry *entry, int fd_base,
     size_t n = 0;
     switch (entry->action) {
     case ACTION_TRAP:
+    case ACTION_TRAP_CWD:
     case ACTION_PYTHON:
         block[n++] = RET(SECCOMP_RET_USER_NOTIF);
         break;
@@ -92,7 +93,7 @@ static size_t build_block(const struct spec_entry *entry, int fd_base,
         break;
     }
     case ACTION_DUMPABLE:
-        /* prctl(PR_SET_DUMPABLE, 0) -> 0 without running: stays dumpable for /proc/PID/mem. */
+        /* prctl(PR_SET_DUMPABLE, 0) -> 0 without running: stays readable by process_vm_readv. */
         block[n++] = LOAD_ARG_LOW(0);
         block[n++] = jump(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_DUMPABLE, 0, 5);
         block[n++] = LOAD_ARG_LOW(1);

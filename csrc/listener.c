@@ -66,6 +66,7 @@ static void handle(struct listener *listener, const struct seccomp_notif *notif)
             [REASON_FD] = STAT_QUEUED_FD,
             [REASON_SPECIAL] = STAT_QUEUED_SPECIAL,
             [REASON_PATH] = STAT_QUEUED_PATH,
+            [REASON_CWD] = STAT_QUEUED_CWD,
         };
         item.reason = reason;
         count(listener, STAT_QUEUED);

@@ -46,6 +46,7 @@ struct child_context {
     int status_write_fd;
     int control_read_fd;
     int vufuse_pidfd;
+    pid_t keeper_pid; /* set by the keeper before it forks the command */
 };
 
 /* ---------- helpers usable after fork ---------- */
@@ -135,6 +136,13 @@ static void __attribute__((noreturn)) command_main(struct child_context *context
 {
     const struct spawn_request *request = context->request;
     pid_t self = getpid();
+    /* The command dies with the keeper: once the keeper is gone nobody reports its status
+     * or sweeps the session, so it must not run on unnoticed.  (Its descendants are swept
+     * by the keeper only; PDEATHSIG is not inherited by fork.)  A keeper already gone
+     * before the prctl is seen by the parent check. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != context->keeper_pid)
+        _exit(127);
     close(context->status_write_fd);
     close(context->control_read_fd);
     close(context->vufuse_pidfd);
@@ -289,13 +297,15 @@ static int find_process(int count, pid_t pid)
     return -1;
 }
 
-static void reap_children(pid_t command, int status_fd, int *command_reported)
+/* Reaps every exited child, reporting the command's status; returns 1 when the keeper has
+ * no child left at all (ECHILD). */
+static int reap_children(pid_t command, int status_fd, int *command_reported)
 {
     for (;;) {
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
         if (pid <= 0)
-            return;
+            return pid < 0 && errno == ECHILD;
         if (pid == command && !*command_reported) {
             int32_t raw = status;
             write_all(status_fd, (const char *)&raw, sizeof(raw));
@@ -308,6 +318,10 @@ static void reap_children(pid_t command, int status_fd, int *command_reported)
 static void sweep(pid_t self, int status_fd, pid_t command, int *command_reported)
 {
     for (int round = 0; round < SWEEP_ROUNDS_MAX; round++) {
+        /* A subreaper with no child has no descendant (an orphan comes back to it): the
+         * common end of a session, where the /proc scan would be ~1 ms for nothing. */
+        if (reap_children(command, status_fd, command_reported))
+            return;
         int count = scan_processes();
         int changed = 1;
         while (changed) {
@@ -322,26 +336,83 @@ static void sweep(pid_t self, int status_fd, pid_t command, int *command_reporte
                 }
             }
         }
-        int alive = 0;
-        for (int i = 0; i < count; i++) {
-            if (processes[i].marked && processes[i].state != 'Z') {
+        for (int i = 0; i < count; i++)
+            if (processes[i].marked && processes[i].state != 'Z')
                 kill(processes[i].pid, SIGKILL);
-                alive++;
-            }
-        }
-        reap_children(command, status_fd, command_reported);
-        if (!alive) {
-            int status;
-            if (waitpid(-1, &status, WNOHANG | __WALL) < 0 && errno == ECHILD)
-                return;
-        }
+        if (reap_children(command, status_fd, command_reported))
+            return;
+        /* Children left, dying or forked since the scan: look again in a moment. */
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
     }
 }
 
+/* The keeper must not be taken for vufuse: `pkill vufuse` (by name) or `pkill -f 'vufuse
+ * run'` (by command line) aimed at vufuse would end it too, and the session's processes
+ * would then outlive both, reparented to init.  Its name becomes KEEPER_NAME (no "vufuse"
+ * in it) and its command line, read by the kernel from its own stack between mm->arg_start
+ * and arg_end, is overwritten in place: no privilege needed.  The name is written followed
+ * by NULs and a non-NUL last byte, the setproctitle(3) convention, so that /proc/PID/cmdline
+ * stops at the name's NUL instead of showing the old length in NULs. */
+#define KEEPER_NAME "session-keeper"
+
+static unsigned long parse_unsigned(const char *text, const char **end)
+{
+    unsigned long value = 0;
+    while (*text >= '0' && *text <= '9')
+        value = value * 10 + (unsigned long)(*text++ - '0');
+    *end = text;
+    return value;
+}
+
+static void take_keeper_identity(void)
+{
+    prctl(PR_SET_NAME, KEEPER_NAME, 0, 0, 0);
+    char buffer[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t got = read(fd, buffer, sizeof(buffer) - 1);
+    close(fd);
+    if (got <= 0)
+        return;
+    buffer[got] = '\0';
+    /* Fields after "(comm)": state is field 3; arg_start and arg_end are 48 and 49. */
+    const char *p = NULL;
+    for (char *q = buffer; *q; q++)
+        if (*q == ')')
+            p = q + 1;
+    if (!p)
+        return;
+    unsigned long arg_start = 0, arg_end = 0;
+    for (int field = 3; field <= 49 && *p; field++) {
+        while (*p == ' ')
+            p++;
+        const char *end;
+        unsigned long value = parse_unsigned(p, &end);
+        if (field == 48)
+            arg_start = value;
+        else if (field == 49)
+            arg_end = value;
+        while (*end && *end != ' ')
+            end++;
+        p = end;
+    }
+    if (!arg_start || arg_end <= arg_start + 1)
+        return;
+    char *area = (char *)arg_start;
+    size_t size = arg_end - arg_start;
+    memset(area, 0, size);
+    size_t length = sizeof(KEEPER_NAME) - 1;
+    if (length > size - 2)
+        length = size - 2;
+    memcpy(area, KEEPER_NAME, length);
+    area[size - 1] = ' ';
+}
+
 static void __attribute__((noreturn)) keeper_main(struct child_context *context)
 {
+    take_keeper_identity();
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     /* Terminal and job-control signals are for the command; the keeper ends only by
      * vufuse's death or request.  SIGCHLD stays default (blocked, read via signalfd). */
@@ -358,6 +429,11 @@ static void __attribute__((noreturn)) keeper_main(struct child_context *context)
     sigaddset(&child_set, SIGCHLD);
     int signal_fd = signalfd(-1, &child_set, SFD_CLOEXEC | SFD_NONBLOCK);
 
+    /* Not vfork, though copying the keeper's page tables again costs ~1 ms (it is a copy
+     * of vufuse): the command holds its own listener fd until its execve, which is trapped,
+     * so a vufuse that stops listening before that exec would leave the command waiting
+     * for ever and a vforked keeper stuck with it, unable to sweep. */
+    context->keeper_pid = getpid();
     pid_t command = _Fork();
     if (command == 0) {
         if (signal_fd >= 0)

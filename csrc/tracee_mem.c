@@ -1,10 +1,16 @@
 /*
- * Tracee memory through /proc/TID/mem: one cached fd per thread id, reopened once when a
- * transfer fails or comes back empty (an exec or a dead thread leaves the old fd pointing
- * at a dead mm).  A thread id reused while the old thread's mm is still alive (another
- * thread of the old process) would read the wrong mm: Python calls forget_pid() when it
- * sees a thread go, and the listener thread never uses this cache (it reads with
- * process_vm_readv, which resolves the thread id at every call).
+ * Tracee memory, named by thread id and resolved at every call: process_vm_readv/writev,
+ * with a freshly opened /proc/TID/mem only where those refuse (a write into a read-only
+ * mapping, as a debugger does it).
+ *
+ * Nothing is cached on purpose.  A cached /proc/TID/mem fd stays bound to the mm of the
+ * thread that had the id when it was opened; an id reused while that thread's process lives
+ * (another of its threads keeps the mm) would then read and write the wrong process, and no
+ * cheap test tells.  Resolving the id at each call costs ~0.3 us per transfer (measured in
+ * docs/tracer-core.md) and leaves one question, which only the caller can answer: is the
+ * thread that owned the id when the notification came still the one that owns it?  It is as
+ * long as the notification is pending, which is what SECCOMP_IOCTL_NOTIF_ID_VALID after a
+ * read (before a write) checks: the Python API does it when given the notification's id.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,121 +25,63 @@
 #define PAGE 4096u
 #define FIRST_CHUNK 256u
 
-void mem_cache_init(struct mem_cache *cache)
+/* One process_vm_readv/writev; bytes (possibly fewer: it stops at the first page it can't
+ * reach) or -errno. */
+static ssize_t transfer_direct(pid_t tid, uint64_t addr, void *buf, size_t size, int writing)
 {
-    memset(cache, 0, sizeof(*cache));
-    pthread_mutex_init(&cache->lock, NULL);
-    for (int i = 0; i < MEM_CACHE_SLOTS; i++)
-        cache->slots[i].fd = -1;
+    struct iovec local = {buf, size};
+    struct iovec remote = {(void *)(uintptr_t)addr, size};
+    ssize_t n = writing ? process_vm_writev(tid, &local, 1, &remote, 1, 0)
+                        : process_vm_readv(tid, &local, 1, &remote, 1, 0);
+    return n < 0 ? -errno : n;
 }
 
-void mem_cache_destroy(struct mem_cache *cache)
+/* Through a /proc/TID/mem opened for this one transfer (FOLL_FORCE: read-only and
+ * PROT_NONE pages too). */
+static ssize_t transfer_proc(pid_t tid, uint64_t addr, void *buf, size_t size, int writing)
 {
-    for (int i = 0; i < MEM_CACHE_SLOTS; i++) {
-        if (cache->slots[i].fd >= 0)
-            close(cache->slots[i].fd);
-        cache->slots[i].fd = -1;
-        cache->slots[i].tid = 0;
-    }
-    pthread_mutex_destroy(&cache->lock);
-}
-
-static int open_mem(pid_t tid)
-{
+    if (addr > (uint64_t)INT64_MAX)
+        return -EFAULT; /* pread's offset is signed: kernel addresses are never reachable */
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/mem", (int)tid);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0 && (errno == EACCES || errno == EPERM))
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, (writing ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ESRCH : -errno;
-    return fd;
-}
-
-/* With the lock held: the fd for tid, opening (fresh=1: reopening) it as needed. */
-static int slot_fd(struct mem_cache *cache, pid_t tid, int fresh)
-{
-    unsigned index = (unsigned)tid % MEM_CACHE_SLOTS;
-    if (cache->slots[index].tid == tid && cache->slots[index].fd >= 0 && !fresh)
-        return cache->slots[index].fd;
-    if (cache->slots[index].fd >= 0)
-        close(cache->slots[index].fd);
-    cache->slots[index].fd = -1;
-    cache->slots[index].tid = 0;
-    int fd = open_mem(tid);
-    if (fd < 0)
-        return fd;
-    cache->slots[index].fd = fd;
-    cache->slots[index].tid = tid;
-    return fd;
-}
-
-void mem_cache_forget(struct mem_cache *cache, pid_t tid)
-{
-    pthread_mutex_lock(&cache->lock);
-    unsigned index = (unsigned)tid % MEM_CACHE_SLOTS;
-    if (cache->slots[index].tid == tid) {
-        if (cache->slots[index].fd >= 0)
-            close(cache->slots[index].fd);
-        cache->slots[index].fd = -1;
-        cache->slots[index].tid = 0;
-    }
-    pthread_mutex_unlock(&cache->lock);
-}
-
-/* One pread/pwrite with the retry-once rule; returns bytes or -errno. */
-static ssize_t transfer(struct mem_cache *cache, pid_t tid, uint64_t addr, void *buf,
-                        size_t size, int writing)
-{
-    if (size == 0)
-        return 0;
-    if (addr > (uint64_t)INT64_MAX)
-        return -EFAULT; /* pread's offset is signed: kernel addresses are never readable */
-    ssize_t result = -EFAULT;
-    pthread_mutex_lock(&cache->lock);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int fd = slot_fd(cache, tid, attempt);
-        if (fd < 0) {
-            result = fd;
-            break;
-        }
-        ssize_t n = writing ? pwrite(fd, buf, size, (off_t)addr)
-                            : pread(fd, buf, size, (off_t)addr);
-        if (n > 0) {
-            result = n;
-            break;
-        }
-        result = (n < 0 && errno != EIO) ? -errno : -EFAULT;
-    }
-    pthread_mutex_unlock(&cache->lock);
+    ssize_t n = writing ? pwrite(fd, buf, size, (off_t)addr) : pread(fd, buf, size, (off_t)addr);
+    ssize_t result = n > 0 ? n : (n < 0 && errno != EIO) ? -errno : -EFAULT;
+    close(fd);
     return result;
 }
 
-ssize_t mem_read(struct mem_cache *cache, pid_t tid, uint64_t addr, void *buf, size_t size)
+ssize_t mem_read(pid_t tid, uint64_t addr, void *buf, size_t size)
 {
-    return transfer(cache, tid, addr, buf, size, 0);
+    if (size == 0)
+        return 0;
+    ssize_t n = transfer_direct(tid, addr, buf, size, 0);
+    if (n == -EPERM || n == -ENOSYS) /* e.g. a kernel without CONFIG_CROSS_MEMORY_ATTACH */
+        n = transfer_proc(tid, addr, buf, size, 0);
+    return n == 0 ? -EFAULT : n;
 }
 
-ssize_t mem_write(struct mem_cache *cache, pid_t tid, uint64_t addr, const void *buf,
-                  size_t size)
+ssize_t mem_write(pid_t tid, uint64_t addr, const void *buf, size_t size)
 {
     size_t done = 0;
     while (done < size) {
-        ssize_t n = transfer(cache, tid, addr + done, (void *)((const char *)buf + done),
-                             size - done, 1);
+        void *at = (void *)((const char *)buf + done);
+        ssize_t n = transfer_direct(tid, addr + done, at, size - done, 1);
+        if (n == -EFAULT || n == -EPERM || n == -ENOSYS || n == 0)
+            n = transfer_proc(tid, addr + done, at, size - done, 1); /* read-only page? */
         if (n < 0)
             return n;
+        if (n == 0)
+            return -EFAULT;
         done += (size_t)n;
     }
     return (ssize_t)done;
 }
 
-typedef ssize_t (*chunk_reader)(void *context, pid_t tid, uint64_t addr, void *buf,
-                                size_t size);
-
 /* Page by page, so that a string ending just before an unmapped page reads fine. */
-static ssize_t read_string_with(chunk_reader reader, void *context, pid_t tid, uint64_t addr,
-                                char *buf, size_t limit)
+ssize_t mem_read_string(pid_t tid, uint64_t addr, char *buf, size_t limit)
 {
     size_t got = 0;
     while (got < limit) {
@@ -143,7 +91,7 @@ static ssize_t read_string_with(chunk_reader reader, void *context, pid_t tid, u
             chunk = FIRST_CHUNK; /* most paths are short: copy less first */
         if (chunk > limit - got)
             chunk = limit - got;
-        ssize_t n = reader(context, tid, at, buf + got, chunk);
+        ssize_t n = mem_read(tid, at, buf + got, chunk);
         if (n <= 0)
             return n < 0 ? n : -EFAULT;
         char *nul = memchr(buf + got, '\0', (size_t)n);
@@ -152,29 +100,4 @@ static ssize_t read_string_with(chunk_reader reader, void *context, pid_t tid, u
         got += (size_t)n;
     }
     return -ENAMETOOLONG;
-}
-
-static ssize_t cached_reader(void *context, pid_t tid, uint64_t addr, void *buf, size_t size)
-{
-    return transfer(context, tid, addr, buf, size, 0);
-}
-
-ssize_t mem_read_string(struct mem_cache *cache, pid_t tid, uint64_t addr, char *buf,
-                        size_t limit)
-{
-    return read_string_with(cached_reader, cache, tid, addr, buf, limit);
-}
-
-static ssize_t direct_reader(void *context, pid_t tid, uint64_t addr, void *buf, size_t size)
-{
-    (void)context;
-    struct iovec local = {buf, size};
-    struct iovec remote = {(void *)(uintptr_t)addr, size};
-    ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
-    return n < 0 ? -errno : n;
-}
-
-ssize_t mem_read_string_direct(pid_t tid, uint64_t addr, char *buf, size_t limit)
-{
-    return read_string_with(direct_reader, NULL, tid, addr, buf, limit);
 }

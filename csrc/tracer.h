@@ -3,7 +3,7 @@
  *
  * One Tracer owns one traced session: the seccomp listener fd, the listener thread that
  * answers the fast path, the slow-path queue handed to Python, the fast-path configuration
- * (watched prefixes, special names, virtual socket inodes) and the cached /proc/TID/mem fds.
+ * (watched prefixes, special names, virtual socket inodes).
  * The contract with Python is docs/tracer-core.md.
  */
 #ifndef VUFUSE_TRACER_H
@@ -36,6 +36,7 @@ enum {
     ACTION_ENOSYS = 3,
     ACTION_PYTHON = 4,
     ACTION_DUMPABLE = 5,
+    ACTION_TRAP_CWD = 6, /* getcwd: queued only when the caller's cwd is under a prefix */
 };
 
 /* Why a notification was queued for Python. */
@@ -44,6 +45,7 @@ enum {
     REASON_FD = 2,
     REASON_SPECIAL = 3,
     REASON_PATH = 4,
+    REASON_CWD = 5,
 };
 
 #define FD_BASE_DEFAULT 512
@@ -148,32 +150,16 @@ int inode_set_add(struct inode_set *set, uint64_t ino); /* 0 or -ENOMEM */
 void inode_set_remove(struct inode_set *set, uint64_t ino);
 int inode_set_contains(const struct inode_set *set, uint64_t ino);
 
-/* ---- tracee_mem.c: /proc/TID/mem, one cached fd per thread id ---- */
-#define MEM_CACHE_SLOTS 256
-
-struct mem_cache {
-    pthread_mutex_t lock;
-    struct {
-        pid_t tid; /* 0 = free */
-        int fd;
-    } slots[MEM_CACHE_SLOTS];
-};
-
-void mem_cache_init(struct mem_cache *cache);
-void mem_cache_destroy(struct mem_cache *cache);
-void mem_cache_forget(struct mem_cache *cache, pid_t tid);
+/* ---- tracee_mem.c: tracee memory, resolved by thread id at every call ---- */
 /* All return bytes transferred or -errno (EFAULT for an unreadable address, ESRCH for a
- * thread that is gone). */
-ssize_t mem_read(struct mem_cache *cache, pid_t tid, uint64_t addr, void *buf, size_t size);
-ssize_t mem_write(struct mem_cache *cache, pid_t tid, uint64_t addr, const void *buf,
-                  size_t size);
+ * thread that is gone).  Nothing is cached: a thread id reused by another process (while
+ * the old one's process lives or not) is never read through a stale fd. */
+ssize_t mem_read(pid_t tid, uint64_t addr, void *buf, size_t size);
+/* Writes all of buf; read-only mappings too (through a fresh /proc/TID/mem). */
+ssize_t mem_write(pid_t tid, uint64_t addr, const void *buf, size_t size);
 /* Reads a NUL-terminated string of at most `limit` bytes including the NUL into buf
  * (capacity >= limit).  Returns its length, -EFAULT or -ENAMETOOLONG. */
-ssize_t mem_read_string(struct mem_cache *cache, pid_t tid, uint64_t addr, char *buf,
-                        size_t limit);
-/* Same, without the cache (process_vm_readv): used by the listener thread, which must not
- * trust a cached fd for a possibly reused thread id. */
-ssize_t mem_read_string_direct(pid_t tid, uint64_t addr, char *buf, size_t limit);
+ssize_t mem_read_string(pid_t tid, uint64_t addr, char *buf, size_t limit);
 
 /* ---- fastpath.c: the decision taken by the listener thread ---- */
 struct queued_notification {
@@ -190,6 +176,8 @@ struct queued_notification {
 int fastpath_decide(struct fastpath_config *config, const struct spec_entry *entry,
                     const struct seccomp_notif *notif, int fd_base,
                     struct queued_notification *out);
+/* The getcwd rule alone (1: queue): the caller holds config->lock for reading. */
+int fastpath_cwd_is_watched(struct fastpath_config *config, pid_t tid);
 /* The path rule alone; the caller holds config->lock for reading. */
 int fastpath_path_is_watched(struct fastpath_config *config, pid_t tid, int dirfd,
                              int has_dirfd, const char *path);
@@ -227,6 +215,7 @@ enum {
     STAT_QUEUED_FD,
     STAT_QUEUED_SPECIAL,
     STAT_QUEUED_PATH,
+    STAT_QUEUED_CWD,
     STAT_COUNT
 };
 

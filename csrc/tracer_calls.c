@@ -307,19 +307,97 @@ static PyObject *Tracer_path_is_watched(TracerObject *self, PyObject *args, PyOb
 
 /* ---------- tracee memory ---------- */
 
-PyDoc_STRVAR(Tracer_read_mem_doc,
-"read_mem(pid, addr, size) -> bytes\n\n"
-"Read tracee memory of thread `pid` through its cached /proc/PID/mem fd.  May return fewer\n"
-"bytes than asked when the range runs into unmapped memory; raises OSError(EFAULT) when no\n"
-"byte at addr is readable, OSError(ESRCH) when the thread is gone.");
-
-static PyObject *Tracer_read_mem(TracerObject *self, PyObject *args)
+/* The memory calls are the hot ones of the Python side: METH_FASTCALL, with their few
+ * arguments sorted here (PyArg_ParseTupleAndKeywords costs ~0.2 us a call).  Fills out[i]
+ * (borrowed; NULL for an optional argument not given) from positional arguments and
+ * keywords named `names`; the first `required` are mandatory. */
+static int sort_arguments(const char *function, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames, const char *const *names, int required, int total,
+                          PyObject **out)
 {
+    if (nargs > total) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments", function, total);
+        return -1;
+    }
+    for (int i = 0; i < total; i++)
+        out[i] = i < nargs ? args[i] : NULL;
+    Py_ssize_t keywords = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < keywords; k++) {
+        const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
+        if (!name)
+            return -1;
+        int i = 0;
+        while (i < total && strcmp(names[i], name) != 0)
+            i++;
+        if (i == total || out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() got %s keyword argument '%s'", function,
+                         i == total ? "an unexpected" : "a repeated", name);
+            return -1;
+        }
+        out[i] = args[nargs + k];
+    }
+    for (int i = 0; i < required; i++) {
+        if (!out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() missing argument '%s'", function, names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* pid and address, the first two arguments of every memory call. */
+static int thread_and_address(PyObject *const *values, int *pid, unsigned long long *addr)
+{
+    *pid = as_int(values[0]);
+    if (*pid == -1 && PyErr_Occurred())
+        return -1;
+    *addr = PyLong_AsUnsignedLongLong(values[1]);
+    if (*addr == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    return 0;
+}
+
+/* With a notification id (`id` given and not None): 0 if it is still pending, else -1 with
+ * OSError(ENOENT) set (the thread may be gone and its id reused: the bytes are not its). */
+static int check_pending(TracerObject *self, PyObject *id_object)
+{
+    if (!id_object || id_object == Py_None)
+        return 0;
+    unsigned long long id = PyLong_AsUnsignedLongLong(id_object);
+    if (id == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    int fd = listener_fd_or_raise(self);
+    if (fd < 0)
+        return -1;
+    __u64 value = id;
+    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &value) == 0)
+        return 0;
+    raise_errno(errno);
+    return -1;
+}
+
+PyDoc_STRVAR(Tracer_read_mem_doc,
+"read_mem(pid, addr, size, id=None) -> bytes\n\n"
+"Read memory of thread `pid` (process_vm_readv: the thread id is resolved at this call).\n"
+"May return fewer bytes than asked when the range runs into unmapped memory; raises\n"
+"OSError(EFAULT) when no byte at addr is readable, OSError(ESRCH) when the thread is gone.\n"
+"With `id` (the notification being served), raises OSError(ENOENT) unless the notification\n"
+"is still pending after the read: then the bytes are surely the caller's, even if its\n"
+"thread id could have been reused.");
+
+static PyObject *Tracer_read_mem(TracerObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames)
+{
+    static const char *const names[] = {"pid", "addr", "size", "id"};
+    PyObject *values[4];
     int pid;
     unsigned long long addr;
-    Py_ssize_t size;
     REQUIRE_INIT(self);
-    if (!PyArg_ParseTuple(args, "iKn:read_mem", &pid, &addr, &size))
+    if (sort_arguments("read_mem", args, nargs, kwnames, names, 3, 4, values) < 0 ||
+        thread_and_address(values, &pid, &addr) < 0)
+        return NULL;
+    Py_ssize_t size = PyLong_AsSsize_t(values[2]);
+    if (size == -1 && PyErr_Occurred())
         return NULL;
     if (size < 0) {
         PyErr_SetString(PyExc_ValueError, "negative size");
@@ -330,12 +408,18 @@ static PyObject *Tracer_read_mem(TracerObject *self, PyObject *args)
         return result;
     ssize_t n;
     char *buffer = PyBytes_AS_STRING(result);
+    /* The GIL is dropped even for a few bytes: a page of the tracee's may take a while
+     * (swapped out, or a userfaultfd region whose handler is another tracee). */
     Py_BEGIN_ALLOW_THREADS
-    n = mem_read(&self->mem, pid, addr, buffer, (size_t)size);
+    n = mem_read(pid, addr, buffer, (size_t)size);
     Py_END_ALLOW_THREADS
     if (n < 0) {
         Py_DECREF(result);
         return raise_errno((int)-n);
+    }
+    if (check_pending(self, values[3]) < 0) {
+        Py_DECREF(result);
+        return NULL;
     }
     if (n < size)
         _PyBytes_Resize(&result, n);
@@ -343,20 +427,28 @@ static PyObject *Tracer_read_mem(TracerObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(Tracer_read_string_doc,
-"read_string(pid, addr, limit=4097) -> bytes\n\n"
+"read_string(pid, addr, limit=4097, id=None) -> bytes\n\n"
 "Read a NUL-terminated string (NUL excluded) of at most `limit` bytes including the NUL.\n"
-"OSError(EFAULT) on a bad pointer, OSError(ENAMETOOLONG) when no NUL comes within limit.");
+"OSError(EFAULT) on a bad pointer, OSError(ENAMETOOLONG) when no NUL comes within limit;\n"
+"`id` as for read_mem.");
 
-static PyObject *Tracer_read_string(TracerObject *self, PyObject *args, PyObject *kwargs)
+static PyObject *Tracer_read_string(TracerObject *self, PyObject *const *args,
+                                    Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *keywords[] = {"pid", "addr", "limit", NULL};
+    static const char *const names[] = {"pid", "addr", "limit", "id"};
+    PyObject *values[4];
     int pid;
     unsigned long long addr;
     Py_ssize_t limit = PATH_MAX + 1;
     REQUIRE_INIT(self);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iK|n:read_string", keywords, &pid, &addr,
-                                     &limit))
+    if (sort_arguments("read_string", args, nargs, kwnames, names, 2, 4, values) < 0 ||
+        thread_and_address(values, &pid, &addr) < 0)
         return NULL;
+    if (values[2]) {
+        limit = PyLong_AsSsize_t(values[2]);
+        if (limit == -1 && PyErr_Occurred())
+            return NULL;
+    }
     if (limit <= 0) {
         PyErr_SetString(PyExc_ValueError, "limit must be positive");
         return NULL;
@@ -366,29 +458,45 @@ static PyObject *Tracer_read_string(TracerObject *self, PyObject *args, PyObject
         return PyErr_NoMemory();
     ssize_t n;
     Py_BEGIN_ALLOW_THREADS
-    n = mem_read_string(&self->mem, pid, addr, buffer, (size_t)limit);
+    n = mem_read_string(pid, addr, buffer, (size_t)limit);
     Py_END_ALLOW_THREADS
-    PyObject *result = n < 0 ? raise_errno((int)-n) : PyBytes_FromStringAndSize(buffer, n);
+    PyObject *result = NULL;
+    if (n < 0)
+        raise_errno((int)-n);
+    else if (check_pending(self, values[3]) == 0)
+        result = PyBytes_FromStringAndSize(buffer, n);
     free(buffer);
     return result;
 }
 
 PyDoc_STRVAR(Tracer_write_mem_doc,
-"write_mem(pid, addr, data) -> None\n\n"
-"Write all of `data` into tracee memory (read-only mappings included, as a debugger does).\n"
-"OSError(EFAULT) on a bad pointer; a write that faults midway may have stored a prefix.");
+"write_mem(pid, addr, data, id=None) -> None\n\n"
+"Write all of `data` into the memory of thread `pid` (process_vm_writev; read-only mappings\n"
+"through /proc/PID/mem, as a debugger does).  OSError(EFAULT) on a bad pointer; a write\n"
+"that faults midway may have stored a prefix.  With `id`, raises OSError(ENOENT) without\n"
+"writing unless the notification is still pending.");
 
-static PyObject *Tracer_write_mem(TracerObject *self, PyObject *args)
+static PyObject *Tracer_write_mem(TracerObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames)
 {
+    static const char *const names[] = {"pid", "addr", "data", "id"};
+    PyObject *values[4];
     int pid;
     unsigned long long addr;
-    Py_buffer data;
     REQUIRE_INIT(self);
-    if (!PyArg_ParseTuple(args, "iKy*:write_mem", &pid, &addr, &data))
+    if (sort_arguments("write_mem", args, nargs, kwnames, names, 3, 4, values) < 0 ||
+        thread_and_address(values, &pid, &addr) < 0)
         return NULL;
+    Py_buffer data;
+    if (PyObject_GetBuffer(values[2], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (check_pending(self, values[3]) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
     ssize_t n;
     Py_BEGIN_ALLOW_THREADS
-    n = mem_write(&self->mem, pid, addr, data.buf, (size_t)data.len);
+    n = mem_write(pid, addr, data.buf, (size_t)data.len);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     if (n < 0)
@@ -398,8 +506,8 @@ static PyObject *Tracer_write_mem(TracerObject *self, PyObject *args)
 
 PyDoc_STRVAR(Tracer_forget_pid_doc,
 "forget_pid(pid) -> None\n\n"
-"Drop the cached /proc/PID/mem fd of thread `pid`: call it when the thread exits, so that\n"
-"a later thread reusing the number is never read through the old fd.");
+"Does nothing: kept for callers of the earlier API, when /proc/PID/mem fds were cached per\n"
+"thread id.  Memory is now reached by thread id at every call.");
 
 static PyObject *Tracer_forget_pid(TracerObject *self, PyObject *arg)
 {
@@ -407,7 +515,6 @@ static PyObject *Tracer_forget_pid(TracerObject *self, PyObject *arg)
     int pid = as_int(arg);
     if (pid == -1 && PyErr_Occurred())
         return NULL;
-    mem_cache_forget(&self->mem, pid);
     Py_RETURN_NONE;
 }
 
@@ -417,7 +524,7 @@ PyDoc_STRVAR(Tracer_stats_doc,
 "stats() -> dict[str, int]\n\n"
 "Counters of the listener thread: 'notifications', 'fast_continue', 'queued', 'dropped'\n"
 "(tracee gone before the CONTINUE), 'queued_always', 'queued_fd', 'queued_special',\n"
-"'queued_path'.");
+"'queued_path', 'queued_cwd'.");
 
 static PyObject *Tracer_stats(TracerObject *self, PyObject *unused)
 {
@@ -428,6 +535,7 @@ static PyObject *Tracer_stats(TracerObject *self, PyObject *unused)
         [STAT_QUEUED] = "queued",                 [STAT_DROPPED] = "dropped",
         [STAT_QUEUED_ALWAYS] = "queued_always",   [STAT_QUEUED_FD] = "queued_fd",
         [STAT_QUEUED_SPECIAL] = "queued_special", [STAT_QUEUED_PATH] = "queued_path",
+        [STAT_QUEUED_CWD] = "queued_cwd",
     };
     PyObject *dict = PyDict_New();
     for (int i = 0; dict && i < STAT_COUNT; i++) {
@@ -460,10 +568,12 @@ PyMethodDef tracer_call_methods[] = {
      Tracer_remove_virtual_inode_doc},
     {"_path_is_watched", (PyCFunction)(void (*)(void))Tracer_path_is_watched,
      METH_VARARGS | METH_KEYWORDS, Tracer_path_is_watched_doc},
-    {"read_mem", (PyCFunction)Tracer_read_mem, METH_VARARGS, Tracer_read_mem_doc},
+    {"read_mem", (PyCFunction)(void (*)(void))Tracer_read_mem, METH_FASTCALL | METH_KEYWORDS,
+     Tracer_read_mem_doc},
     {"read_string", (PyCFunction)(void (*)(void))Tracer_read_string,
-     METH_VARARGS | METH_KEYWORDS, Tracer_read_string_doc},
-    {"write_mem", (PyCFunction)Tracer_write_mem, METH_VARARGS, Tracer_write_mem_doc},
+     METH_FASTCALL | METH_KEYWORDS, Tracer_read_string_doc},
+    {"write_mem", (PyCFunction)(void (*)(void))Tracer_write_mem, METH_FASTCALL | METH_KEYWORDS,
+     Tracer_write_mem_doc},
     {"forget_pid", (PyCFunction)Tracer_forget_pid, METH_O, Tracer_forget_pid_doc},
     {"stats", (PyCFunction)Tracer_stats, METH_NOARGS, Tracer_stats_doc},
     {NULL},

@@ -169,7 +169,7 @@ static int parse_spec_entry(PyObject *item, struct spec_entry *entry, int max_nr
         PyErr_Format(PyExc_ValueError, "syscall %d outside [0, max_nr=%d]", entry->nr, max_nr);
         return -1;
     }
-    if (entry->action < ACTION_TRAP || entry->action > ACTION_DUMPABLE) {
+    if (entry->action < ACTION_TRAP || entry->action > ACTION_TRAP_CWD) {
         PyErr_Format(PyExc_ValueError, "syscall %d: bad action %d", entry->nr, entry->action);
         return -1;
     }
@@ -242,14 +242,12 @@ static int Tracer_init(TracerObject *self, PyObject *args, PyObject *kwargs)
     int error = config_init(&self->config);
     if (error)
         return raise_errno(-error), -1;
-    mem_cache_init(&self->mem);
     pthread_mutex_init(&self->listener.queue_lock, NULL);
     self->listener.config = &self->config;
     self->listener.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (self->listener.event_fd < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         config_destroy(&self->config);
-        mem_cache_destroy(&self->mem);
         pthread_mutex_destroy(&self->listener.queue_lock);
         return -1;
     }
@@ -304,7 +302,6 @@ static void Tracer_dealloc(TracerObject *self)
         free(self->listener.queue);
         pthread_mutex_destroy(&self->listener.queue_lock);
         config_destroy(&self->config);
-        mem_cache_destroy(&self->mem);
     }
     free(self->program);
     free(self->spec);
@@ -616,7 +613,8 @@ PyMODINIT_FUNC PyInit__tracer(void)
     } constants[] = {
         {"ACTION_TRAP", ACTION_TRAP},       {"ACTION_TRAP_FD", ACTION_TRAP_FD},
         {"ACTION_ENOSYS", ACTION_ENOSYS},   {"ACTION_PYTHON", ACTION_PYTHON},
-        {"ACTION_DUMPABLE", ACTION_DUMPABLE}, {"REASON_ALWAYS", REASON_ALWAYS},
+        {"ACTION_DUMPABLE", ACTION_DUMPABLE}, {"ACTION_TRAP_CWD", ACTION_TRAP_CWD},
+        {"REASON_ALWAYS", REASON_ALWAYS},     {"REASON_CWD", REASON_CWD},
         {"REASON_FD", REASON_FD},           {"REASON_SPECIAL", REASON_SPECIAL},
         {"REASON_PATH", REASON_PATH},       {"FD_BASE_DEFAULT", FD_BASE_DEFAULT},
         {"MAX_NR_DEFAULT", MAX_NR_DEFAULT},

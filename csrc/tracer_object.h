@@ -19,7 +19,6 @@ typedef struct {
     unsigned short program_length;
     uint64_t handoff_cookie;
     struct fastpath_config config;
-    struct mem_cache mem;
     struct listener listener;
     int spawned;
     pid_t keeper_pid;

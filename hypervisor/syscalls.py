@@ -21,6 +21,7 @@ ACTION_TRAP_FD = 2
 ACTION_ENOSYS = 3
 ACTION_PYTHON = 4
 ACTION_DUMPABLE = 5
+ACTION_TRAP_CWD = 6
 
 FD_BASE = 512
 """First number of the reserved virtual fd range R = [FD_BASE, 2**31) (DESIGN §4)."""
@@ -205,7 +206,9 @@ RULES: tuple[Rule, ...] = tuple(
     + _fd("epoll_ctl", 2)
     # close_range(3, ~0U) is how closefrom() is spelled: its last argument is not in
     # [FD_BASE, 2**31), so the fd test would miss it.  Python sees every call (FLUSH, §4).
-    + _action("close_range getcwd mount umount2 statmount listmount", ACTION_PYTHON)
+    + _action("close_range mount umount2 statmount listmount", ACTION_PYTHON)
+    # getcwd reaches Python only when the real cwd is a stand-in (docs/decisions.md D2)
+    + _action("getcwd", ACTION_TRAP_CWD)
     # The new mount API and io_uring bypass everything we could virtualize (DESIGN §3).
     + _action(
         "fsopen fsconfig fsmount fspick open_tree open_tree_attr move_mount mount_setattr"

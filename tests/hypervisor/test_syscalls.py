@@ -6,6 +6,7 @@ from hypervisor.syscalls import (
     ACTION_ENOSYS,
     ACTION_PYTHON,
     ACTION_TRAP,
+    ACTION_TRAP_CWD,
     ACTION_TRAP_FD,
     NUMBERS,
     build_spec,
@@ -55,12 +56,13 @@ def test_fd_syscalls_trap_on_their_fd_arguments() -> None:
 
 
 def test_special_actions() -> None:
-    for name in ("mount", "umount2", "getcwd", "close_range"):
+    for name in ("mount", "umount2", "close_range"):
         assert rule_for(NUMBERS[name]).action == ACTION_PYTHON
     for name in ("fsopen", "fsmount", "open_tree", "open_tree_attr", "move_mount",
                  "mount_setattr", "fspick", "fsconfig", "io_uring_setup", "io_uring_enter"):
         assert rule_for(NUMBERS[name]).action == ACTION_ENOSYS
     assert rule_for(NUMBERS["prctl"]).action == ACTION_DUMPABLE
+    assert rule_for(NUMBERS["getcwd"]).action == ACTION_TRAP_CWD
     # Hot syscalls that never concern a virtual object stay out of the filter.
     for name in ("getpid", "futex", "clock_gettime", "uretprobe", "rseq", "exit_group"):
         assert rule_for(NUMBERS[name]) is None
@@ -70,7 +72,7 @@ def test_spec_is_well_formed() -> None:
     spec = build_spec()
     assert len({entry[0] for entry in spec}) == len(spec)
     for number, action, fd_mask, p1, d1, p2, d2 in spec:
-        assert 0 <= number <= syscalls.MAX_NR and action in range(1, 6)
+        assert 0 <= number <= syscalls.MAX_NR and action in range(1, 7)
         assert 0 <= fd_mask < 64
         for path, dirfd in ((p1, d1), (p2, d2)):
             assert -1 <= path < 6 and -1 <= dirfd < 6

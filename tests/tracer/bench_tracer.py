@@ -4,7 +4,11 @@
 
 Compiles a small C loop (getppid, never trapped; stat of a real file, trapped and answered
 by the C fast path) and runs it natively and under a Tracer, with and without a watched
-prefix, with everything pinned to CPU 0 and unpinned.  Prints ns per call.
+prefix, with everything pinned to CPU 0 and unpinned.  Prints ns per call.  Then getcwd:
+always sent to Python (ACTION_PYTHON, a select loop CONTINUEs it) against ACTION_TRAP_CWD
+(the C core CONTINUEs it unless the cwd is under a prefix).
+
+    python tests/tracer/bench_tracer.py --only getcwd
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ int main(int argc, char **argv) {
         for (long i = 0; i < n; i++) syscall(SYS_getppid);
     else if (strcmp(argv[1], "tuxcall") == 0)
         for (long i = 0; i < n; i++) syscall(184);
+    else if (strcmp(argv[1], "getcwd") == 0) {
+        char cwd[4096];
+        if (argc > 3 && chdir(argv[3]) < 0) return 1;
+        start = now();
+        for (long i = 0; i < n; i++) syscall(SYS_getcwd, cwd, sizeof(cwd));
+    }
     else
         for (long i = 0; i < n; i++) stat(argv[3], &st);
     printf("%.1f\n", (now() - start) / n);
@@ -57,7 +67,7 @@ def compile_loop(directory: str) -> str:
     return binary
 
 
-def traced(spec, max_nr, argv, prefixes) -> float:
+def traced(spec, max_nr, argv, prefixes, slow_path_expected=False) -> float:
     tracer = _tracer.Tracer(spec, max_nr=max_nr)
     tracer.set_prefixes(prefixes)
     read_end, write_end = os.pipe()
@@ -80,7 +90,9 @@ def traced(spec, max_nr, argv, prefixes) -> float:
     stats = tracer.stats()
     tracer.kill_all()
     tracer.close()
-    if stats["queued_path"] > 5 or stats["queued"] - stats["queued_always"] > 5:
+    if slow_path_expected:
+        pass
+    elif stats["queued_path"] > 5 or stats["queued"] - stats["queued_always"] > 5:
         print("  (unexpected slow-path traffic:", stats, ")")
     return float(output)
 
@@ -90,6 +102,7 @@ def main() -> None:
     parser.add_argument("--spec", choices=["test", "full"], default="full")
     parser.add_argument("--iterations", type=int, default=200000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["all", "getcwd"], default="all")
     options = parser.parse_args()
     if options.spec == "full":
         from hypervisor import syscalls
@@ -113,6 +126,8 @@ def main() -> None:
         os.makedirs(os.path.join(stand_ins, "0"))
         n = str(options.iterations)
         stat_n = str(options.iterations // 10)
+        if options.only == "getcwd":
+            return getcwd_section(spec, max_nr, loop, options, watched, stand_ins)
         cases = [
             ("getppid", [loop, "getppid", n]),
             ("stat", [loop, "stat", stat_n, target]),
@@ -148,6 +163,39 @@ def main() -> None:
                         f"{'':8} {label:32} {value:8.1f} ({value / native:.2f}x, "
                         f"+{value - native:.0f})"
                     )
+        getcwd_section(spec, max_nr, loop, options, watched, stand_ins)
+
+
+def getcwd_section(spec, max_nr, loop, options, watched, stand_ins) -> None:
+    """getcwd with the cwd outside every prefix: Python's CONTINUE against the C core's."""
+    by_action = {}
+    for action in (_tracer.ACTION_PYTHON, _tracer.ACTION_TRAP_CWD):
+        by_action[action] = [entry for entry in spec if entry[0] != 79]
+        by_action[action].append((79, action, 0, -1, -1, -1, -1))
+    n = str(options.iterations // 20)
+    inside = os.path.join(stand_ins, "0")
+    os.sched_setaffinity(0, set(range(os.cpu_count())))
+    print(f"== getcwd, unpinned (best of {options.repeat}, ns/call)")
+    native = min(
+        float(subprocess.run([loop, "getcwd", n], capture_output=True, text=True).stdout)
+        for _ in range(options.repeat)
+    )
+    print(f"{'native':44} {native:8.1f}")
+    prefixes = [watched, stand_ins]
+    for label, action, argv in (
+        ("ACTION_PYTHON (Python CONTINUEs)", _tracer.ACTION_PYTHON, [loop, "getcwd", n]),
+        ("ACTION_TRAP_CWD, cwd outside", _tracer.ACTION_TRAP_CWD, [loop, "getcwd", n]),
+        (
+            "ACTION_TRAP_CWD, cwd in a stand-in",
+            _tracer.ACTION_TRAP_CWD,
+            [loop, "getcwd", n, inside],
+        ),
+    ):
+        value = min(
+            traced(by_action[action], max_nr, argv, prefixes, slow_path_expected=len(argv) > 3)
+            for _ in range(options.repeat)
+        )
+        print(f"{label:44} {value:8.1f} (+{value - native:.0f})")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -195,6 +197,125 @@ def test_read_string_at_end_of_mapping(tracer):
     result = run_script(tracer, script, handler)
     assert result.exit_code == 0
     assert checks == [True, True, True]
+
+
+def test_memory_calls_checked_against_the_notification_id(tracer):
+    """With id=, a read is only returned, and a write only made, while the notification is
+    pending: the thread id can't have been reused meanwhile."""
+    checks = []
+    first = []
+
+    def handler(tracer, notification):
+        if notification.nr != NR_TUXCALL:
+            return continue_all(tracer, notification)
+        pid, (address, size) = notification.pid, notification.args[:2]
+        if not first:
+            first.append(notification.id)
+            checks.append(tracer.read_mem(pid, address, size, id=notification.id) == b"hi")
+            checks.append(tracer.read_string(pid, address, id=notification.id) == b"hi")
+            tracer.write_mem(pid, address, b"HI", id=notification.id)
+        else:
+            for call, arguments in (
+                (tracer.read_mem, (pid, address, size)),
+                (tracer.read_string, (pid, address)),
+                (tracer.write_mem, (pid, address, b"no")),
+            ):
+                with pytest.raises(OSError) as raised:
+                    call(*arguments, id=first[0])
+                checks.append(raised.value.errno == errno.ENOENT)
+        tracer.respond(notification.id, value=0)
+
+    script = """
+    buffer = ctypes.create_string_buffer(b"hi", 8)
+    barrier(ctypes.addressof(buffer), 2)
+    barrier(ctypes.addressof(buffer), 2)
+    report(buffer.value.decode())
+    """
+    result = run_script(tracer, textwrap.dedent(script), handler)
+    assert result.lines == ["HI"]
+    assert checks == [True] * 5, checks
+
+
+def test_write_into_read_only_mapping(tracer):
+    """process_vm_writev refuses a read-only page; write_mem gets there like a debugger."""
+
+    def handler(tracer, notification):
+        if notification.nr != NR_TUXCALL:
+            return continue_all(tracer, notification)
+        tracer.write_mem(notification.pid, notification.args[0], b"written\0")
+        tracer.respond(notification.id, value=0)
+
+    result = run_script(tracer, READ_ONLY_SCRIPT, handler)
+    assert result.lines == ["written"]
+
+
+READ_ONLY_SCRIPT = textwrap.dedent(
+    """
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    address = libc.mmap(None, 4096, 1, 0x22, -1, 0)  # PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS
+    barrier(address)
+    report(ctypes.string_at(address).decode())
+    """
+)
+
+REUSING_PROCESS = """
+import ctypes, sys, threading
+marker = ctypes.create_string_buffer(b"old process's marker")
+done = threading.Event()
+def thread():
+    print(threading.get_native_id(), ctypes.addressof(marker), flush=True)
+    done.wait()
+worker = threading.Thread(target=thread)
+worker.start()
+sys.stdin.readline()
+done.set()
+worker.join()
+print("joined", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs /proc/sys/kernel/ns_last_pid (root)")
+def test_thread_id_reused_while_its_process_lives(tracer):
+    """A thread exits, its process lives on, another process gets its id: memory calls on
+    that id reach the new process, never the old one's mm."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", REUSING_PROCESS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    newcomer = None
+    try:
+        tid, address = (int(word) for word in process.stdout.readline().split())
+        assert tracer.read_mem(tid, address, 20) == b"old process's marker"
+        process.stdin.write("\n")
+        process.stdin.flush()
+        assert process.stdout.readline() == "joined\n"
+        for _ in range(200):  # other processes may take the number first
+            with open("/proc/sys/kernel/ns_last_pid", "w") as last_pid:
+                last_pid.write(str(tid - 1))
+            newcomer = subprocess.Popen(["sleep", "30"])
+            if newcomer.pid == tid:
+                break
+            newcomer.kill()
+            newcomer.wait()
+            newcomer = None
+        if newcomer is None:
+            pytest.skip("could not get the thread id reused")
+        try:
+            data = tracer.read_mem(tid, address, 20)
+        except OSError:
+            data = None
+        assert data != b"old process's marker"
+    finally:
+        if newcomer is not None:
+            newcomer.kill()
+            newcomer.wait()
+        process.kill()
+        process.wait()
 
 
 def test_memory_of_dead_process_is_esrch(tracer):

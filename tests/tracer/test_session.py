@@ -294,3 +294,75 @@ def test_spawn_twice_is_refused(tracer):
     run_script(tracer, "pass", kill=False)
     with pytest.raises(RuntimeError):
         tracer.spawn([sys.executable, "-c", "pass"], [])
+
+
+def _cmdline(pid: int) -> str:
+    """/proc/PID/cmdline as pgrep -f matches it: NULs read as spaces."""
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        return cmdline.read().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+
+
+def _comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as comm:
+        return comm.read().strip()
+
+
+def test_keeper_does_not_look_like_vufuse(tracer):
+    run_script(tracer, "pass", kill=False)
+    keeper = tracer.keeper_pid()
+    assert _comm(keeper) == "session-keeper"
+    with open(f"/proc/{keeper}/cmdline", "rb") as cmdline:
+        assert cmdline.read() == b"session-keeper\0"
+
+
+# The owner calls itself vufuse, by name and by command line, as `vufuse run` does.
+NAMED_OWNER = (
+    "import ctypes\nctypes.CDLL(None).prctl(15, b'vufuse', 0, 0, 0)  # PR_SET_NAME\n" + OWNER
+)
+
+
+def test_pkill_of_vufuse_by_name_and_command_line_ends_the_session():
+    """`pkill -9 vufuse` and `pkill -9 -f 'vufuse run'` (emulated on this test's own
+    processes only: a real pkill would hit every vufuse on the machine) spare the keeper,
+    which then sweeps the session."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    token = f"token-{os.getpid()}-{time.monotonic_ns()}"
+    owner = subprocess.Popen(
+        [sys.executable, "-c", NAMED_OWNER.format(root=root), "vufuse", "run", "--", token],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pids = [int(p) for p in owner.stdout.readline().split()]
+        assert len(pids) == 3, pids
+        session = [owner.pid, *pids]
+        assert _comm(owner.pid) == "vufuse"
+        by_name = [pid for pid in session if "vufuse" in _comm(pid)]
+        by_command_line = [
+            int(entry)
+            for entry in os.listdir("/proc")
+            if entry.isdigit() and _alive(int(entry)) and _matches(int(entry), token)
+        ]
+        assert by_name == [owner.pid]
+        assert by_command_line == [owner.pid]
+        for pid in {*by_name, *by_command_line}:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert _wait_dead(pids) == [], "session outlived vufuse"
+
+
+def _matches(pid: int, token: str) -> bool:
+    try:
+        return f"vufuse run -- {token}" in _cmdline(pid)
+    except OSError:
+        return False
+
+
+def test_command_dies_with_the_keeper(tracer):
+    """PR_SET_PDEATHSIG: a keeper killed on its own takes the command with it."""
+    pid = tracer.spawn([sys.executable, "-S", "-c", "import time; time.sleep(60)"], [])
+    keeper = tracer.keeper_pid()
+    os.kill(keeper, signal.SIGKILL)
+    assert _wait_dead([pid]) == []
