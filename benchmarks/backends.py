@@ -1,10 +1,13 @@
 """The registry of backends: the ways a workload's command can be run.
 
 A backend wraps a command line (``vufuse run -- CMD``, ``proot CMD``) and gives the workload a
-*work directory* on the filesystem under test. Today that is always a real directory; the FUSE
-backends still to come (``kernel-fuse``: a daemon mounted through the kernel's /dev/fuse;
-``vufuse-fuse``: the same daemon mounted inside a vufuse session) will start their daemon in
-``session()`` and hand out a directory inside the mount, so the workloads need no change.
+*work directory* on the filesystem under test. For most backends that is a real directory. The
+two FUSE backends (``kernel-fuse``: libfuse's ``passthrough_ll`` mounted through the kernel's
+/dev/fuse; ``vufuse-fuse``: the same daemon mounted inside a ``vufuse run`` session) hand out a
+mount point whose files come from a real *source* directory (``populate_dir``), and the argv
+that mounts it (``mount``): a vufuse mount exists only inside one session, so the daemon is
+started, and the mount undone, inside every timed command (``benchmarks/c/timed_run.c``), the
+same way on both sides, and each run starts on a fresh mount (a cold cache).
 
 A backend that cannot run here is probed, reported as unavailable with the reason, and kept in the
 results: a missing column must never look like a column that was never asked for.
@@ -14,9 +17,12 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import os
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +50,15 @@ class BackendSession:
     work_dir: Path
     """A directory on the filesystem under test, empty when the session starts."""
     prefix: tuple[str, ...] = ()
+    populate_dir: Path | None = None
+    """Where the workload's files are created, when not ``work_dir`` (a FUSE mount's source)."""
+    mount: tuple[str, ...] = ()
+    """``MOUNT_POINT DAEMON ARG...``: what ``timed_run`` mounts around each command; () none."""
+
+    @property
+    def real_dir(self) -> Path:
+        """A real directory of this session: where files are created and commands start."""
+        return self.populate_dir or self.work_dir
 
     def wrap(self, argv: list[str]) -> list[str]:
         """Return ``argv`` run under this backend."""
@@ -249,6 +264,157 @@ class VufuseWithMountBackend(VufuseBackend):
         yield BackendSession(work_dir=work_dir, prefix=(executable, "run", *arguments, "--"))
 
 
+PASSTHROUGH_LL = Path(
+    os.environ.get(
+        "VUFUSE_BENCH_PASSTHROUGH_LL", "/var/tmp/vufuse-externals/libfuse/passthrough_ll"
+    )
+)
+"""libfuse's passthrough_ll example, built by tools/fetch-libfuse-examples.sh."""
+FUSE_WORKLOADS = frozenset(
+    {"fuse-stat-cold", "fuse-stat-warm", "fuse-grep", "fuse-read", "fuse-read-c"}
+)
+
+
+def _mounted(mount_point: Path) -> bool:
+    """Whether something is mounted at ``mount_point`` in this mount namespace."""
+    target = str(mount_point)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 1 and fields[1].replace("\\040", " ") == target:
+                return True
+    return False
+
+
+class FuseBackend(Backend):
+    """A FUSE daemon (``passthrough_ll -o source=SRC MNT``) serving the workload's files."""
+
+    applies_to = FUSE_WORKLOADS
+
+    def __init__(self, daemon: Path = PASSTHROUGH_LL) -> None:
+        self.daemon = daemon
+
+    def _daemon_problem(self) -> str | None:
+        if not os.access(self.daemon, os.X_OK):
+            return f"{self.daemon} not built (run tools/fetch-libfuse-examples.sh)"
+        if shutil.which("fusermount3") is None:
+            return "fusermount3 not installed (Debian: fuse3)"
+        return None
+
+    def _mount_probe(self, prefix: list[str], timeout: float) -> str | None:
+        """Mount and unmount the daemon once under ``prefix``; why that failed, or None."""
+        with contextlib.ExitStack() as stack:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fuse-probe-")))
+            source, mount_point = directory / "source", directory / "mount"
+            source.mkdir()
+            mount_point.mkdir()
+            (source / "probe").write_text("probe\n")
+            script = (
+                f"{shlex.quote(str(self.daemon))} -o source={shlex.quote(str(source))}"
+                f" {shlex.quote(str(mount_point))} && cat {shlex.quote(str(mount_point / 'probe'))}"
+                f"; status=$?; fusermount3 -u {shlex.quote(str(mount_point))}; exit $status"
+            )
+            completed = self._probe_command([*prefix, "/bin/sh", "-c", script], timeout)
+            if _mounted(mount_point):
+                self._probe_command(["fusermount3", "-u", "-z", str(mount_point)], timeout)
+            if completed.returncode != 0 or "probe" not in completed.stdout.split():
+                detail = _tail(completed.stderr) or f"exit status {completed.returncode}"
+                return f"mounting {self.daemon.name} failed: {detail}"
+        return None
+
+    @contextlib.contextmanager
+    def session(self, work_dir: Path) -> Iterator[BackendSession]:
+        """A source directory and a mount point; ``timed_run`` mounts around each command."""
+        source, mount_point = work_dir / "source", work_dir / "mount"
+        source.mkdir(parents=True, exist_ok=True)
+        mount_point.mkdir(parents=True, exist_ok=True)
+        mount = (str(mount_point), str(self.daemon), "-o", f"source={source}", str(mount_point))
+        try:
+            yield BackendSession(
+                work_dir=mount_point,
+                prefix=self.command_prefix(),
+                populate_dir=source,
+                mount=mount,
+            )
+        finally:
+            # A run killed by its timeout may leave a kernel mount (and its daemon) behind.
+            if _mounted(mount_point):
+                subprocess.run(
+                    ["fusermount3", "-u", "-z", str(mount_point)], check=False, timeout=30
+                )
+
+
+class KernelFuseBackend(FuseBackend):
+    """``passthrough_ll`` on the real kernel FUSE: what vufuse-fuse is compared with."""
+
+    name = "kernel-fuse"
+    description = "libfuse `passthrough_ll -o source=SRC MNT` on the kernel's /dev/fuse (root)"
+
+    def probe(self, timeout: float) -> Availability:
+        """Needs root (and /dev/fuse) here; then one real mount and unmount."""
+        if os.geteuid() != 0:
+            return Availability(False, "needs root (mounts on the kernel's /dev/fuse)")
+        if not os.path.exists("/dev/fuse"):
+            return Availability(False, "no /dev/fuse (kernel FUSE module not loaded)")
+        problem = self._daemon_problem() or self._mount_probe([], timeout)
+        if problem:
+            return Availability(False, problem)
+        version = Path("/sys/module/fuse/version")
+        return Availability(
+            True,
+            version=f"passthrough_ll, kernel FUSE {version.read_text().strip()}"
+            if version.exists()
+            else "passthrough_ll",
+        )
+
+
+class VufuseFuseBackend(VufuseBackend, FuseBackend):
+    """The same daemon mounted inside ``vufuse run``; the C core's counters are collected."""
+
+    name = "vufuse-fuse"
+    description = (
+        "the same `passthrough_ll` mounted inside `vufuse run` (daemon and workload in one"
+        " session, via benchmarks/vufuse_run.py, which also prints `Tracer.stats()`)"
+    )
+    applies_to = FUSE_WORKLOADS
+
+    def __init__(self, executable: Path | None = None, daemon: Path = PASSTHROUGH_LL) -> None:
+        VufuseBackend.__init__(self, executable)
+        FuseBackend.__init__(self, daemon)
+
+    def _interpreter(self) -> str:
+        """The Python of the ``vufuse`` console script (its ``#!`` line), else this one."""
+        executable = self.resolved_executable()
+        if executable is not None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                first = executable.read_text().splitlines()[0]
+                if first.startswith("#!") and os.access(first[2:].strip(), os.X_OK):
+                    return first[2:].strip()
+        return sys.executable
+
+    def probe(self, timeout: float) -> Availability:
+        """vufuse must work, and mount the daemon inside a session."""
+        availability = super().probe(timeout)
+        if not availability.available:
+            return availability
+        problem = self._daemon_problem() or self._mount_probe(list(self.command_prefix()), timeout)
+        if problem:
+            if os.geteuid() != 0:
+                problem = f"needs root here ({problem})"
+            return Availability(False, problem)
+        return Availability(True, version=f"passthrough_ll, vufuse {availability.version}")
+
+    def command_prefix(self) -> tuple[str, ...]:
+        """``vufuse run --``, spelled as the script that also prints the tracer's counters."""
+        return (self._interpreter(), str(Path(__file__).with_name("vufuse_run.py")), "--")
+
+    @contextlib.contextmanager
+    def session(self, work_dir: Path) -> Iterator[BackendSession]:
+        """As every FUSE backend: the mount is made inside each command's session."""
+        with FuseBackend.session(self, work_dir) as session:
+            yield session
+
+
 def all_backends(vufuse_executable: Path | None = None) -> dict[str, Backend]:
     """Every registered backend by name, in column order (native first: the denominator)."""
     backends: list[Backend] = [
@@ -256,5 +422,7 @@ def all_backends(vufuse_executable: Path | None = None) -> dict[str, Backend]:
         VufuseBackend(executable=vufuse_executable),
         VufuseWithMountBackend(executable=vufuse_executable),
         ProotBackend(),
+        KernelFuseBackend(),
+        VufuseFuseBackend(executable=vufuse_executable),
     ]
     return {backend.name: backend for backend in backends}

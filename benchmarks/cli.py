@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     backend_names = list(all_backends())
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Compare native, `vufuse run` and proot on the same workloads in one run.",
+        description="Compare native, `vufuse run`, proot and FUSE (kernel vs vufuse) on the same"
+        " workloads in one run.",
     )
     parser.add_argument(
         "--workloads",
@@ -125,6 +126,8 @@ def _print_summary(document: dict[str, Any]) -> None:
             print(f"{m['workload']:<15} {m['placement']:<9} {m['backend']:<15} {m['status']}")
             continue
         ratio = f"{m['ratio_median']:.2f}x" if m["ratio_median"] is not None else ""
+        if m.get("ratio_kernel_fuse_median") is not None and m["backend"] != "kernel-fuse":
+            ratio += f" ({m['ratio_kernel_fuse_median']:.2f}x kernel FUSE)"
         median = format_quantity(m["median"], units[m["workload"]])
         minimum = format_quantity(m["min"], units[m["workload"]])
         print(
@@ -137,6 +140,8 @@ def _print_summary(document: dict[str, Any]) -> None:
             value = "n/a"
         elif target["unit"] == "ns":
             value = "+" + format_quantity(target["value"], "ns")
+        elif target["unit"] == "ns per file":
+            value = format_quantity(target["value"], "ns") + " per file"
         else:
             value = f"{target['value']:.3g}{target['unit']}"
         verdict = words[target["met"]]

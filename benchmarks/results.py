@@ -9,13 +9,15 @@ regenerated from the committed copy it was made from. Shape (``SCHEMA``)::
      "workloads": [{"name", "title", "metric", "unit", "repetitions", "parameters", "error"}],
      "measurements": [{"workload", "backend", "placement", "status", "samples", "min",
                        "median", "ratio_min", "ratio_median", "net_median",
-                       "ratio_net_median", "error"}],
+                       "ratio_net_median", "ratio_kernel_fuse_median", "details", "error"}],
      "targets": [{"id", "description", "placement", "backend", "value", "unit", "threshold",
                   "met", "detail"}]}
 
 ``status`` is ``ok``, ``failed`` (the command failed; ``error`` says how) or ``unavailable`` (the
 backend or placement could not run here; ``error`` says why). Ratios are taken against native in
-the same workload and placement of the same run, never across runs or placements.
+the same workload and placement of the same run, never across runs or placements; the FUSE
+workloads also get a ratio to ``kernel-fuse`` (``ratio_kernel_fuse_median``), the comparison
+the FUSE targets are about.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "vufuse-benchmarks/1"
+KERNEL_FUSE = "kernel-fuse"
+VUFUSE_FUSE = "vufuse-fuse"
 STATUSES = ("ok", "failed", "unavailable")
 
 
@@ -47,6 +51,11 @@ class Measurement:
     """Wall-time workloads: the median less this backend's median session start-up."""
     ratio_net_median: float | None = None
     """``net_median`` over native's: the overhead of the work itself, start-up set aside."""
+    ratio_kernel_fuse_median: float | None = None
+    """FUSE workloads: the median over kernel-fuse's median, same workload and placement."""
+    details: dict[str, list[float]] = field(default_factory=dict)
+    """Other figures of each run, by name (FUSE: ``mount_seconds``, ``unmount_seconds``,
+    ``harness_wall_seconds``; vufuse-fuse also ``vufuse_stats_<counter>``)."""
 
     @property
     def minimum(self) -> float | None:
@@ -84,6 +93,11 @@ def attach_ratios(
             continue
         measurement.ratio_min = _ratio(measurement.minimum, baseline.minimum)
         measurement.ratio_median = _ratio(measurement.median, baseline.median)
+    kernel_fuse = {(m.workload, m.placement): m for m in measurements if m.backend == KERNEL_FUSE}
+    for measurement in measurements:
+        reference = kernel_fuse.get((measurement.workload, measurement.placement))
+        if reference is not None and measurement.backend != "native":
+            measurement.ratio_kernel_fuse_median = _ratio(measurement.median, reference.median)
     startups = {
         (m.backend, m.placement): m.median
         for m in measurements
@@ -202,6 +216,54 @@ def evaluate_targets(
                 threshold=1.0,
                 met=None if speedup is None else speedup > 1.0,
                 detail="proot median wall time / vufuse median wall time",
+            )
+        )
+    targets += evaluate_fuse_targets(measurements, placements)
+    return targets
+
+
+def evaluate_fuse_targets(
+    measurements: Sequence[Measurement], placements: Sequence[str]
+) -> list[Target]:
+    """The FUSE targets for vufuse-fuse: ratios to kernel-fuse in the same run, warm stat µs."""
+    medians = _medians(measurements)
+    targets: list[Target] = []
+    for placement in placements:
+        for workload, target_id, description in (
+            ("fuse-stat-cold", "fuse-stat-cold", "cold stat-10k on a FUSE mount"),
+            ("fuse-grep", "fuse-grep", "`grep -r` on a FUSE mount"),
+            ("fuse-read", "fuse-read", "1 GiB sequential read (`dd`) on a FUSE mount"),
+            ("fuse-read-c", "fuse-read-c", "1 GiB sequential read (C reader) on a FUSE mount"),
+        ):
+            ratio = _ratio(
+                medians.get((workload, VUFUSE_FUSE, placement)),
+                medians.get((workload, KERNEL_FUSE, placement)),
+            )
+            targets.append(
+                Target(
+                    id=target_id,
+                    description=f"{description} at most 3× kernel FUSE",
+                    placement=placement,
+                    backend=VUFUSE_FUSE,
+                    value=ratio,
+                    unit="× kernel FUSE",
+                    threshold=3.0,
+                    met=None if ratio is None else ratio <= 3.0,
+                    detail="vufuse-fuse median / kernel-fuse median (passthrough_ll on both)",
+                )
+            )
+        warm = medians.get(("fuse-stat-warm", VUFUSE_FUSE, placement))
+        targets.append(
+            Target(
+                id="fuse-stat-warm",
+                description="warm stat-10k on a FUSE mount at most 30 µs per file",
+                placement=placement,
+                backend=VUFUSE_FUSE,
+                value=warm,
+                unit="ns per file",
+                threshold=30_000.0,
+                met=None if warm is None else warm <= 30_000.0,
+                detail="vufuse-fuse median ns per file, second pass",
             )
         )
     return targets

@@ -118,6 +118,13 @@ def _tail(text: str, lines: int = 3) -> str:
     return " / ".join(text.strip().splitlines()[-lines:])
 
 
+def _applies(backend: Backend, workload: Workload) -> bool:
+    """Whether the backend runs the workload: both sides may restrict the pairing."""
+    return backend.applies(workload.name) and (
+        workload.backends is None or backend.name in workload.backends
+    )
+
+
 class Runner:
     """Executes a ``Plan`` and returns the results document (see ``benchmarks.results``)."""
 
@@ -233,7 +240,7 @@ class Runner:
         return [
             b
             for b in self.plan.backends
-            if b.applies(workload.name) and self.availability[b.name].available
+            if _applies(b, workload) and self.availability[b.name].available
         ]
 
     def _count_runs(self) -> None:
@@ -248,7 +255,7 @@ class Runner:
         runnable = self._runnable(workload, placement)
         measurements: dict[str, Measurement] = {}
         for backend in self.plan.backends:
-            if not backend.applies(workload.name):
+            if not _applies(backend, workload):
                 continue
             measurement = Measurement(workload.name, backend.name, placement.name)
             self.measurements.append(measurement)
@@ -269,7 +276,7 @@ class Runner:
                 work_dir = scratch / placement.name / workload.name / backend.name
                 try:
                     session = stack.enter_context(backend.session(work_dir))
-                    workload.populate(session.work_dir)
+                    workload.populate(session.real_dir)
                 except (OSError, subprocess.SubprocessError, WorkloadError) as error:
                     measurements[backend.name].status = "failed"
                     measurements[backend.name].error = f"session start failed: {error}"
@@ -295,7 +302,7 @@ class Runner:
                     )
                     self.progress.run_finished(label, outcome)
             for session in sessions.values():
-                shutil.rmtree(session.work_dir, ignore_errors=True)
+                shutil.rmtree(session.real_dir, ignore_errors=True)
 
     def _run_once(
         self,
@@ -306,17 +313,22 @@ class Runner:
         measurement: Measurement,
     ) -> None:
         """One timed run; a failure marks the measurement failed and stops its repetitions."""
-        run = RunContext(backend=backend.name, work_dir=session.work_dir)
+        run = RunContext(backend=backend.name, work_dir=session.work_dir, mount=session.mount)
         try:
             workload.reset(run)
             argv = placement.wrap(session.wrap(workload.command(run)))
             started = time.perf_counter()
-            completed = run_in_own_group(argv, session.work_dir, self.plan.timeout)
+            completed = run_in_own_group(argv, session.real_dir, self.plan.timeout)
             wall_seconds = time.perf_counter() - started
-            if completed.returncode != 0:
+            if completed.returncode not in workload.ok_statuses:
                 stderr = _tail(completed.stderr) or "(no stderr)"
                 raise WorkloadError(f"exit status {completed.returncode}: {stderr}")
             measurement.samples.append(workload.measure(completed.stdout, wall_seconds))
+            details = workload.details(completed.stdout)
+            if details:
+                details["harness_wall_seconds"] = wall_seconds
+            for key, value in details.items():
+                measurement.details.setdefault(key, []).append(value)
         except subprocess.TimeoutExpired:
             measurement.status = "failed"
             measurement.error = f"timed out after {self.plan.timeout:g} s"

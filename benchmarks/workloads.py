@@ -36,6 +36,10 @@ class Metric:
 
 
 NS_PER_CALL = Metric("ns_per_call", "ns", "ns per call", reported_by_program=True)
+COLD_NS_PER_FILE = Metric("cold_ns_per_file", "ns", "ns per file", reported_by_program=True)
+WARM_NS_PER_FILE = Metric("warm_ns_per_file", "ns", "ns per file", reported_by_program=True)
+COMMAND_SECONDS = Metric("seconds", "s", "command wall time", reported_by_program=True)
+"""Timed by ``timed_run`` inside the backend's session: its start-up and the mount excluded."""
 WALL_SECONDS = Metric("wall_seconds", "s", "wall time", reported_by_program=False)
 
 
@@ -59,6 +63,8 @@ class RunContext:
     backend: str
     work_dir: Path
     """On the filesystem under test; populated by ``populate``."""
+    mount: tuple[str, ...] = ()
+    """FUSE backends: ``MOUNT_POINT DAEMON ARG...`` for ``timed_run``; () for none."""
 
 
 class Workload(abc.ABC):
@@ -69,6 +75,10 @@ class Workload(abc.ABC):
     metric: Metric
     repetitions: int
     """Timed runs per backend and placement in a full run; ``--quick`` runs each once."""
+    backends: frozenset[str] | None = None
+    """Names of the only backends that run this workload; None means every backend."""
+    ok_statuses: frozenset[int] = frozenset({0})
+    """Exit statuses of the command that mean success."""
 
     def __init__(self, quick: bool) -> None:
         self.quick = quick
@@ -100,6 +110,10 @@ class Workload(abc.ABC):
             if key.strip() == self.metric.name:
                 return float(value)
         raise WorkloadError(f"no {self.metric.name}= line in output: {stdout[-200:]!r}")
+
+    def details(self, stdout: str) -> dict[str, float]:
+        """Other figures a run printed (mount time, tracer counters), kept beside the sample."""
+        return {}
 
 
 def compile_program(context: SetupContext, source_name: str) -> Path:
@@ -305,6 +319,210 @@ class SessionStart(Workload):
         return [self.true]
 
 
+class FuseWorkload(Workload):
+    """A read-side workload for the FUSE columns: native on the source tree, kernel-fuse, and
+    vufuse-fuse on a ``passthrough_ll`` mount of it.
+
+    The command runs under ``timed_run`` on every backend: on the FUSE backends that helper
+    mounts the daemon first and unmounts it after, inside the same session, so every run starts
+    on a fresh mount (cold caches) and the figure is the command's own time, measured inside
+    the session, with the session's start-up and the mount excluded (recorded as details).
+    """
+
+    backends = frozenset({"native", "kernel-fuse", "vufuse-fuse"})
+    repetitions = 3
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.timed_run: Path | None = None
+
+    def setup(self, context: SetupContext) -> None:
+        self.timed_run = compile_program(context, "timed_run.c")
+
+    def timed(self, run: RunContext, argv: list[str]) -> list[str]:
+        """``argv`` under ``timed_run``, mounting the backend's daemon around it if it has one."""
+        assert self.timed_run is not None, "setup() not run"
+        return [str(self.timed_run), *(run.mount or ("-",)), "--", *argv]
+
+    def details(self, stdout: str) -> dict[str, float]:
+        """Every ``key=number`` line: the mount and unmount times and vufuse's counters."""
+        found: dict[str, float] = {}
+        for line in stdout.splitlines():
+            key, equals, value = line.partition("=")
+            if equals and key.replace("_", "").isalnum():
+                try:
+                    found[key] = float(value)
+                except ValueError:
+                    continue
+        return found
+
+
+class FuseStatCold(FuseWorkload):
+    """stat(2) of 10,000 files (100 directories of 100), first pass after the mount."""
+
+    name = "fuse-stat-cold"
+    title = "stat of 10,000 files, cold (first pass after mount)"
+    metric = COLD_NS_PER_FILE
+    tree_name = "stat-tree"
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.directories, self.files = (4, 5) if quick else (100, 100)
+        if quick:
+            self.title = self.title.replace("10,000", "20")
+        self.stat_tree: Path | None = None
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {"directories": self.directories, "files_per_directory": self.files}
+
+    def setup(self, context: SetupContext) -> None:
+        super().setup(context)
+        self.stat_tree = compile_program(context, "stat_tree.c")
+
+    def populate(self, work_dir: Path) -> None:
+        for directory in range(self.directories):
+            parent = work_dir / self.tree_name / f"d{directory:03d}"
+            parent.mkdir(parents=True, exist_ok=True)
+            for file in range(self.files):
+                (parent / f"f{file:04d}").touch()
+
+    def command(self, run: RunContext) -> list[str]:
+        assert self.stat_tree is not None, "setup() not run"
+        tree = run.work_dir / self.tree_name
+        return self.timed(
+            run, [str(self.stat_tree), str(tree), str(self.directories), str(self.files)]
+        )
+
+
+class FuseStatWarm(FuseStatCold):
+    """The same stat of 10,000 files, second pass in the same mount (caches warm)."""
+
+    name = "fuse-stat-warm"
+    title = "stat of 10,000 files, warm (second pass, same mount)"
+    metric = WARM_NS_PER_FILE
+
+
+class FuseGrep(FuseWorkload):
+    """``grep -r`` for a string found nowhere, over a copy of /usr/include: every byte read."""
+
+    name = "fuse-grep"
+    title = "`grep -r` over a copy of /usr/include"
+    metric = COMMAND_SECONDS
+    source = Path("/usr/include")
+    pattern = "vufuse-benchmark-no-such-string"
+    ok_statuses = frozenset({0, 1})
+    """grep exits 1 when nothing matched, the expected outcome (timed_run passes it on)."""
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.tree: Path | None = None
+        self.grep = ""
+        self.files = 0
+        self.bytes = 0
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {
+            "source": "generated 16-file tree" if self.quick else str(self.source),
+            "files": self.files,
+            "bytes": self.bytes,
+            "command": [self.grep or "grep", "-r", self.pattern, "TREE"],
+        }
+
+    def setup(self, context: SetupContext) -> None:
+        super().setup(context)
+        self.grep = _required_binary("grep")
+        self.tree = context.scratch / "grep-tree"
+        if self.quick:
+            for index in range(16):
+                (self.tree / f"dir{index % 4}").mkdir(parents=True, exist_ok=True)
+                (self.tree / f"dir{index % 4}" / f"header{index}.h").write_text("int x;\n" * 64)
+        else:
+            if not self.source.is_dir():
+                raise WorkloadError(f"{self.source} is not a directory")
+            shutil.copytree(self.source, self.tree, symlinks=True)
+        files = [path for path in self.tree.rglob("*") if path.is_file() and not path.is_symlink()]
+        self.files = len(files)
+        self.bytes = sum(path.stat().st_size for path in files)
+
+    def populate(self, work_dir: Path) -> None:
+        assert self.tree is not None, "setup() not run"
+        # Hard links: every backend's source shares the one copy (same filesystem, no cost).
+        shutil.copytree(self.tree, work_dir / "tree", symlinks=True, copy_function=os.link)
+
+    def command(self, run: RunContext) -> list[str]:
+        return self.timed(run, [self.grep, "-r", self.pattern, str(run.work_dir / "tree")])
+
+
+class FuseRead(FuseWorkload):
+    """A 1 GiB sequential read: ``dd bs=1M`` of one file to /dev/null.
+
+    GNU dd moves ``if=`` onto fd 0 with dup2; under vufuse that snapshots the whole file into a
+    memfd at the dup2, so ``fuse-read-c`` (``read_file``: read(2) on the opened fd) is measured
+    too, for the ordinary read path.
+    """
+
+    name = "fuse-read"
+    title = "1 GiB sequential read (`dd bs=1M`)"
+    metric = COMMAND_SECONDS
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.mebibytes = 4 if quick else 1024
+        if quick:
+            self.title = self.title.replace("1 GiB", "4 MiB")
+        self.file: Path | None = None
+        self.dd = ""
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {
+            "bytes": self.mebibytes << 20,
+            "command": [self.dd or "dd", "if=FILE", "of=/dev/null", "bs=1M"],
+        }
+
+    def setup(self, context: SetupContext) -> None:
+        super().setup(context)
+        self.dd = _required_binary("dd")
+        self.file = context.scratch / "read-file"
+        chunk = os.urandom(1 << 20)
+        with self.file.open("wb") as output:
+            for _ in range(self.mebibytes):
+                output.write(chunk)
+
+    def populate(self, work_dir: Path) -> None:
+        assert self.file is not None, "setup() not run"
+        os.link(self.file, work_dir / "read-file")
+
+    def command(self, run: RunContext) -> list[str]:
+        file = run.work_dir / "read-file"
+        return self.timed(run, [self.dd, f"if={file}", "of=/dev/null", "bs=1M", "status=none"])
+
+
+class FuseReadC(FuseRead):
+    """The same 1 GiB sequential read by a C reader: read(2) of 1 MiB on the opened fd."""
+
+    name = "fuse-read-c"
+    title = "1 GiB sequential read (C reader, read(2) of 1 MiB)"
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.reader: Path | None = None
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {"bytes": self.mebibytes << 20, "command": ["read_file", "FILE"]}
+
+    def setup(self, context: SetupContext) -> None:
+        super().setup(context)
+        self.reader = compile_program(context, "read_file.c")
+
+    def command(self, run: RunContext) -> list[str]:
+        assert self.reader is not None, "setup() not run"
+        return self.timed(run, [str(self.reader), str(run.work_dir / "read-file")])
+
+
 def all_workloads(quick: bool) -> dict[str, Workload]:
     """Every registered workload by name, in table order."""
     workloads: list[Workload] = [
@@ -313,5 +531,10 @@ def all_workloads(quick: bool) -> dict[str, Workload]:
         TarExtract(quick),
         PythonStartup(quick),
         SessionStart(quick),
+        FuseStatCold(quick),
+        FuseStatWarm(quick),
+        FuseGrep(quick),
+        FuseRead(quick),
+        FuseReadC(quick),
     ]
     return {workload.name: workload for workload in workloads}

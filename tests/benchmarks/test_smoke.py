@@ -3,12 +3,16 @@
 It checks the shape of the results JSON that ``docs/performance.md`` is generated from, never a
 timing: numbers from a shared 2-vCPU VM under a test runner mean nothing. vufuse is included
 whenever its probe (``vufuse run -- cat /proc/self/status`` under a seccomp filter) succeeds;
-otherwise the document must say it is unavailable and why.
+otherwise the document must say it is unavailable and why. The FUSE backends (``kernel-fuse``:
+libfuse's passthrough_ll on the kernel's FUSE, root only; ``vufuse-fuse``: the same daemon inside
+``vufuse run``) run only the FUSE workloads, which in turn run only on them and native; as an
+ordinary user ``kernel-fuse`` must be reported unavailable because it needs root.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +21,9 @@ from pathlib import Path
 import pytest
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-BACKENDS = ("native", "vufuse", "proot")
+BACKENDS = ("native", "vufuse", "proot", "kernel-fuse", "vufuse-fuse")
+FUSE_BACKENDS = {"kernel-fuse", "vufuse-fuse"}
+FUSE_WORKLOADS = {"fuse-stat-cold", "fuse-stat-warm", "fuse-grep", "fuse-read", "fuse-read-c"}
 TOP_LEVEL_KEYS = {
     "schema",
     "created",
@@ -43,6 +49,8 @@ MEASUREMENT_KEYS = {
     "ratio_median",
     "net_median",
     "ratio_net_median",
+    "ratio_kernel_fuse_median",
+    "details",
     "error",
 }
 TARGET_KEYS = {
@@ -96,10 +104,13 @@ def test_quick_run_writes_a_complete_results_document(tmp_path: Path) -> None:
         assert backends["proot"]["available"] is True, backends["proot"]["reason"]
     for backend in backends.values():
         assert backend["available"] or backend["reason"], "unavailable without a reason"
+    if os.geteuid() != 0:
+        assert backends["kernel-fuse"]["available"] is False
+        assert "needs root" in backends["kernel-fuse"]["reason"]
 
     placements = {placement["name"] for placement in document["placements"]}
     workloads = {workload["name"] for workload in document["workloads"]}
-    assert {"getppid", "stat", "tar-xf", "python-startup"} <= workloads
+    assert {"getppid", "stat", "tar-xf", "python-startup"} | FUSE_WORKLOADS <= workloads
     assert all(workload["error"] is None for workload in document["workloads"])
 
     measured = {(m["workload"], m["backend"], m["placement"]): m for m in document["measurements"]}
@@ -108,6 +119,10 @@ def test_quick_run_writes_a_complete_results_document(tmp_path: Path) -> None:
     for workload in workloads:
         for placement in placements:
             for name, backend in backends.items():
+                paired = (workload in FUSE_WORKLOADS) == (name in FUSE_BACKENDS)
+                if not paired and name != "native":
+                    assert (workload, name, placement) not in measured, "runs where not meant to"
+                    continue
                 measurement = measured[(workload, name, placement)]
                 if not backend["available"]:
                     assert measurement["status"] == "unavailable"
@@ -119,9 +134,19 @@ def test_quick_run_writes_a_complete_results_document(tmp_path: Path) -> None:
                 assert isinstance(measurement["ratio_median"], float)
                 if name == "native":
                     assert measurement["ratio_median"] == 1.0
+                if name in FUSE_BACKENDS:
+                    details = measurement["details"]
+                    assert len(details["mount_seconds"]) == 1, details
+                    assert len(details["harness_wall_seconds"]) == 1, details
+                if name == "vufuse-fuse":
+                    assert measurement["details"]["vufuse_stats_notifications"][0] > 0
+                    if backends["kernel-fuse"]["available"]:
+                        assert isinstance(measurement["ratio_kernel_fuse_median"], float)
 
     assert document["targets"], "targets of the issue are always reported"
     for target in document["targets"]:
         assert set(target) == TARGET_KEYS
         assert target["met"] in (True, False, None)
         assert target["placement"] in placements
+    fuse_targets = {t["id"] for t in document["targets"] if t["backend"] == "vufuse-fuse"}
+    assert fuse_targets == FUSE_WORKLOADS
