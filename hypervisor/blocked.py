@@ -6,6 +6,11 @@ errno (a FUSE device: ENODEV after unmount); a socket can only give EOF.  So: fi
 threads blocked in a given syscall on an fd that refers to the object (/proc/TID/syscall),
 and, with the same narrow ptrace use as the cwd injection (D1), interrupt each one, set the
 syscall's return value and stop it from being restarted, then let it go.
+
+A thread that waits for the object in poll/epoll instead is woken by the object's death, and
+its next read must fail the same way: :func:`fail_next_syscall` stops such threads, lets the
+caller wake them (hang up its end), then follows each one syscall by syscall until it reads
+the object, and fails that read.
 """
 
 from __future__ import annotations
@@ -14,17 +19,24 @@ import ctypes
 import errno
 import logging
 import os
+import signal
+import time
+from collections.abc import Callable
 
 from .cwd import (
+    _WALL,
     PTRACE_DETACH,
     PTRACE_EVENT_STOP,
     PTRACE_INTERRUPT,
+    PTRACE_O_TRACESYSGOOD,
     PTRACE_SEIZE,
+    PTRACE_SYSCALL,
     _ptrace,
     _wait_stop,
 )
 
 PTRACE_CONT = 7
+_SYSCALL_STOP = signal.SIGTRAP | 0x80  # WSTOPSIG of a syscall stop under TRACESYSGOOD
 
 log = logging.getLogger("vufuse.hypervisor")
 
@@ -92,6 +104,135 @@ def any_thread_in(pid: int, syscalls: frozenset[int]) -> bool:
         if first.isdigit() and int(first) in syscalls:
             return True
     return False
+
+
+def threads_in(pid: int, syscalls: frozenset[int]) -> list[int]:
+    """Threads of `pid` now blocked in one of `syscalls` (any arguments)."""
+    found: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall", "rb") as status:
+                first = status.read().split(b" ", 1)[0]
+        except OSError:
+            continue
+        if first.isdigit() and int(first) in syscalls:
+            found.append(int(tid))
+    return found
+
+
+def fail_next_syscall(
+    threads: list[tuple[int, set[int]]],
+    syscalls: frozenset[int],
+    code: int,
+    wake: Callable[[], None],
+    timeout: float,
+) -> int:
+    """Make each thread's next call of one of `syscalls` on one of its fds return -`code`.
+
+    `threads`: (tid, fds) of threads now waiting (in poll, epoll...) for those fds.  All are
+    stopped, then `wake()` is called (it must make their wait return), then each runs under
+    PTRACE_SYSCALL until it enters such a syscall, which is skipped and given -`code`; its
+    other syscalls and signals pass untouched.  A thread that does not get there within
+    `timeout` seconds is let go unchanged.  Returns how many threads were failed so.  Must
+    run in one OS thread from seize to detach (ptrace's rule).
+    """
+    seized: list[tuple[int, set[int], int]] = []
+    failed = 0
+    try:
+        for tid, fds in threads:
+            try:
+                _ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD)
+            except OSError as failure:
+                log.debug("cannot seize %d: %s", tid, failure)
+                continue
+            try:
+                _ptrace(PTRACE_INTERRUPT, tid)
+                status = _wait_stop(tid)
+            except OSError as failure:
+                log.debug("cannot stop %d: %s", tid, failure)
+                _detach(tid)
+                continue
+            # A signal-delivery stop may come before our interrupt's: deliver it on resuming.
+            pending_signal = os.WSTOPSIG(status) if status >> 16 == 0 else 0
+            seized.append((tid, fds, pending_signal))
+        wake()
+        deadline = time.monotonic() + timeout
+        for tid, fds, pending_signal in seized:
+            try:
+                failed += _fail_next(tid, fds, syscalls, code, pending_signal, deadline)
+            except OSError as failure:
+                log.debug("following %d: %s", tid, failure)
+    finally:
+        for tid, _, _ in seized:  # a detached thread runs on untouched
+            _detach(tid)
+    return failed
+
+
+def _detach(tid: int) -> None:
+    try:
+        _ptrace(PTRACE_DETACH, tid, 0, 0)
+    except OSError:
+        pass
+
+
+def _fail_next(tid: int, fds: set[int], syscalls: frozenset[int], code: int,
+               pending_signal: int, deadline: float) -> bool:
+    """Step stopped tracee `tid` to its next entry into `syscalls` on `fds` and fail it.
+    Leaves it stopped (for the caller's detach)."""
+    from .cwd import _Registers
+
+    entering = True  # we stopped it between syscalls: the next syscall stop is an entry
+    while True:
+        _ptrace(PTRACE_SYSCALL, tid, 0, pending_signal)
+        pending_signal = 0
+        status = _wait_stop_until(tid, deadline)
+        if status is None:  # stuck elsewhere (a lock, a sleep): stop it and let it go
+            _ptrace(PTRACE_INTERRUPT, tid)
+            _wait_stop(tid)
+            return False
+        if os.WSTOPSIG(status) != _SYSCALL_STOP:
+            if status >> 16 == 0:  # a signal for the thread: deliver it
+                pending_signal = os.WSTOPSIG(status)
+            continue
+        if not entering:
+            entering = True
+            continue
+        entering = False
+        registers = _Registers.get(tid)
+        number = ctypes.c_long(registers.orig_rax).value  # type: ignore[attr-defined]
+        if number in syscalls and registers.rdi in fds:  # type: ignore[attr-defined]
+            registers.orig_rax = -1  # type: ignore[attr-defined]  # skip it
+            _Registers.set(tid, registers)
+            _ptrace(PTRACE_SYSCALL, tid, 0, 0)
+            status = _wait_stop_until(tid, deadline + 1.0)
+            if status is None:
+                _ptrace(PTRACE_INTERRUPT, tid)
+                _wait_stop(tid)
+                return False
+            registers = _Registers.get(tid)
+            registers.rax = -code  # type: ignore[attr-defined]
+            _Registers.set(tid, registers)
+            return True
+
+
+def _wait_stop_until(tid: int, deadline: float) -> int | None:
+    """The next stop of `tid`, or None at `deadline`; ESRCH if it died meanwhile."""
+    while True:
+        try:
+            waited, status = os.waitpid(tid, _WALL | os.WNOHANG)
+        except ChildProcessError:
+            raise OSError(errno.ESRCH, "tracee gone") from None
+        if waited == tid:
+            if os.WIFSTOPPED(status):
+                return status
+            raise OSError(errno.ESRCH, "tracee gone")
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.0005)
 
 
 def fail_blocked_syscall(tid: int, number: int, fd: int, code: int) -> bool:

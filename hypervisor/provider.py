@@ -19,6 +19,7 @@ import os
 import stat as stat_module
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Protocol
 
 ROOT_INODE = 1
 """Inode number of the root of every provider (FUSE_ROOT_ID)."""
@@ -100,6 +101,66 @@ class Caller:
     groups: list[int] = field(default_factory=list)
 
 
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+Timestamp = tuple[int, int]
+"""(seconds, nanoseconds); nanoseconds UTIME_NOW means now, UTIME_OMIT means unchanged."""
+
+
+@dataclass(frozen=True)
+class SetattrChanges:
+    """What to change (None: leave alone), as struct iattr carries it.
+
+    ``size`` from truncate(2) implies mtime = now; from ftruncate(2) (``fh`` given) or
+    ``from_open`` (O_TRUNC) it does not.  ``ctime`` is accepted for completeness but, as in
+    the kernel without writeback cache, never sent.
+    """
+
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    atime: Timestamp | None = None
+    mtime: Timestamp | None = None
+    ctime: Timestamp | None = None
+    from_open: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Nothing at all to do."""
+        return all(
+            value is None or (isinstance(value, tuple) and value[1] == UTIME_OMIT)
+            for value in (self.mode, self.uid, self.gid, self.size, self.atime, self.mtime)
+        )
+
+
+@dataclass(frozen=True)
+class FileLock:
+    """A record lock as F_GETLK reports it: `end` inclusive; type F_UNLCK: none in the way."""
+
+    start: int = 0
+    end: int = 0
+    type: int = 0
+    pid: int = 0
+
+
+class LockInfo(Protocol):
+    """What F_GETLK reports (FileLock or anything with these fields): `end` inclusive."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def type(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+
+
+class LocalLocks(Exception):  # noqa: N818 - a signal, not an error
+    """The provider does not serve locks: the hypervisor keeps them itself."""
+
+
 def _error(code: int) -> OSError:
     return OSError(code, os.strerror(code))
 
@@ -129,6 +190,63 @@ class OpenFile:
 
     async def release(self) -> None:
         """The last reference anywhere is gone (RELEASE)."""
+
+    # --- write side ---------------------------------------------------------------------
+    async def write(self, offset: int, data: bytes, *, caller: Caller | None = None) -> int:
+        """Write `data` at `offset` (ignored under O_APPEND); the number of bytes written."""
+        raise _error(errno.EROFS)
+
+    async def fsync(  # noqa: B027 - success by default
+        self, datasync: bool = False, *, caller: Caller | None = None
+    ) -> None:
+        """fsync/fdatasync."""
+
+    async def fallocate(
+        self, mode: int, offset: int, length: int, *, caller: Caller | None = None
+    ) -> None:
+        """fallocate(2)."""
+        raise _error(errno.EROFS)
+
+    async def copy_file_range(
+        self, offset_in: int, target: OpenFile, offset_out: int, length: int, flags: int = 0,
+        *, caller: Caller | None = None,
+    ) -> int:
+        """Copy inside the provider; EOPNOTSUPP/EXDEV: the hypervisor copies itself."""
+        raise _error(errno.EOPNOTSUPP)
+
+    async def lseek(
+        self, offset: int, whence: int, position: int, *, caller: Caller | None = None
+    ) -> int:
+        """The new position; the generic default knows SEEK_SET and SEEK_CUR only."""
+        if whence == 0:
+            return offset
+        if whence == 1:
+            return position + offset
+        raise _error(errno.EINVAL)
+
+    async def setattr(
+        self, changes: SetattrChanges, *, lock_owner: int = 0, caller: Caller | None = None
+    ) -> Attributes:
+        """fchmod/fchown/ftruncate/futimens through this open file."""
+        raise _error(errno.EROFS)
+
+    async def getlk(
+        self, lock_type: int, start: int, length: int, owner: int, pid: int,
+        *, caller: Caller | None = None,
+    ) -> LockInfo:
+        """F_GETLK / F_OFD_GETLK: the conflicting lock, or one of type F_UNLCK."""
+        raise LocalLocks()
+
+    async def setlk(
+        self, lock_type: int, start: int, length: int, owner: int, pid: int, wait: bool,
+        *, caller: Caller | None = None,
+    ) -> None:
+        """F_SETLK(W) / F_OFD_SETLK(W)."""
+        raise LocalLocks()
+
+    async def flock(self, operation: int, pid: int, *, caller: Caller | None = None) -> None:
+        """flock(2): LOCK_SH/LOCK_EX/LOCK_UN | LOCK_NB."""
+        raise LocalLocks()
 
 
 class Provider(ABC):
@@ -176,3 +294,75 @@ class Provider(ABC):
 
     async def unhold(self, ino: int) -> None:  # noqa: B027 - an optional hook
         """Drop one :meth:`hold` of `ino` (the kernel's dput)."""
+
+    # --- write side ---------------------------------------------------------------------
+    async def create(
+        self, parent: int, name: bytes, mode: int, flags: int, umask: int,
+        *, caller: Caller | None = None,
+    ) -> tuple[Attributes, OpenFile]:
+        """open(2) with O_CREAT; an existing name is opened as by open (EEXIST with O_EXCL)."""
+        raise _error(errno.EROFS)
+
+    async def tmpfile(
+        self, parent: int, mode: int, flags: int, umask: int, *, caller: Caller | None = None
+    ) -> tuple[Attributes, OpenFile]:
+        """O_TMPFILE."""
+        raise _error(errno.EOPNOTSUPP)
+
+    async def mknod(
+        self, parent: int, name: bytes, mode: int, rdev: int, umask: int,
+        *, caller: Caller | None = None,
+    ) -> Attributes:
+        """mknod(2); `rdev` is a host dev_t."""
+        raise _error(errno.EROFS)
+
+    async def mkdir(
+        self, parent: int, name: bytes, mode: int, umask: int, *, caller: Caller | None = None
+    ) -> Attributes:
+        """mkdir(2)."""
+        raise _error(errno.EROFS)
+
+    async def symlink(
+        self, parent: int, name: bytes, target: bytes, *, caller: Caller | None = None
+    ) -> Attributes:
+        """symlink(2)."""
+        raise _error(errno.EROFS)
+
+    async def link(
+        self, ino: int, parent: int, name: bytes, *, caller: Caller | None = None
+    ) -> Attributes:
+        """link(2): a new name for `ino`."""
+        raise _error(errno.EROFS)
+
+    async def unlink(self, parent: int, name: bytes, *, caller: Caller | None = None) -> None:
+        """unlink(2)."""
+        raise _error(errno.EROFS)
+
+    async def rmdir(self, parent: int, name: bytes, *, caller: Caller | None = None) -> None:
+        """rmdir(2)."""
+        raise _error(errno.EROFS)
+
+    async def rename(
+        self, parent: int, name: bytes, new_parent: int, new_name: bytes, flags: int = 0,
+        *, caller: Caller | None = None,
+    ) -> None:
+        """rename(2); `flags` RENAME_NOREPLACE/EXCHANGE/WHITEOUT."""
+        raise _error(errno.EROFS)
+
+    async def setattr(
+        self, ino: int, changes: SetattrChanges, fh: OpenFile | None = None,
+        *, lock_owner: int = 0, caller: Caller | None = None,
+    ) -> Attributes:
+        """chmod/chown/truncate/utimensat; `fh`: ftruncate's file."""
+        raise _error(errno.EROFS)
+
+    async def setxattr(
+        self, ino: int, name: bytes, value: bytes, flags: int = 0,
+        *, caller: Caller | None = None,
+    ) -> None:
+        """setxattr(2); flags XATTR_CREATE=1, XATTR_REPLACE=2."""
+        raise _error(errno.EROFS)
+
+    async def removexattr(self, ino: int, name: bytes, *, caller: Caller | None = None) -> None:
+        """removexattr(2)."""
+        raise _error(errno.EROFS)

@@ -15,6 +15,7 @@ if [ "$(id -u)" -eq 0 ]; then
     tools/install-deps.sh test
     tools/test-user.sh
     compat-tests/setup.sh   # FUSE daemons, clients, libfuse examples (tools/fetch-libfuse-examples.sh)
+    tests/e2e/setup_real_pyfuse3.sh   # the real pyfuse3 3.5.0 (built on libfuse3-dev) and its examples
     # The test user must be able to read the checkout and run its venv. A clone under root's
     # home is not reachable for it: stage a copy in a world-readable place.
     if ! runuser -u "$user" -- test -r "$src/Makefile" -a -x "$src/tools"; then

@@ -63,6 +63,8 @@ _POLL_WAITS = frozenset(
 )  # fmt: skip
 SHUTDOWN_TIMEOUT = 5.0
 """How long an unmounted device keeps failing reads with ENODEV before it just hangs up."""
+POLLER_TIMEOUT = 1.0
+"""How long a daemon woken from poll/epoll by the hang-up is followed to its device read."""
 
 
 def is_fuse_type(fstype: bytes) -> bool:
@@ -189,8 +191,9 @@ class FuseMounting:
         Every thread blocked in read/readv/splice on the device gets -ENODEV (ptrace, D3);
         we keep our end open meanwhile, so that a thread that reads later blocks (and is
         failed in the next round) instead of reading 0, which libfuse calls a "short read"
-        and exits 1 on.  A daemon that waits in poll/epoll instead (trio, asyncio) gets EOF:
-        our end is closed as soon as one of its threads waits so and none reads.
+        and exits 1 on.  A daemon that waits in poll/epoll instead (trio, asyncio: pyfuse3)
+        is woken by the hang-up of our end as soon as one of its threads waits so and none
+        reads, and followed to its next read of the device, which fails ENODEV too.
         """
         started = trio.current_time()
         deadline = started + SHUTDOWN_TIMEOUT
@@ -203,15 +206,21 @@ class FuseMounting:
                 if not holders:
                     break
                 readers = 0
-                polling = False
+                pollers: list[tuple[int, set[int]]] = []
                 for pid, fds in holders.items():
                     for tid, number, fd in blocked.blocked_threads(pid, fds, _DEVICE_READS):
                         readers += 1
                         failed += await trio.to_thread.run_sync(
                             blocked.fail_blocked_syscall, tid, number, fd, errno.ENODEV
                         )
-                    polling = polling or blocked.any_thread_in(pid, _POLL_WAITS)
-                if polling and not readers:
+                    pollers += [(tid, fds) for tid in blocked.threads_in(pid, _POLL_WAITS)]
+                if pollers and not readers:
+                    # Hang up to wake them, and fail the read each then makes (libfuse takes
+                    # a read of 0 for "short read on fuse device" and exits 1).
+                    failed += await trio.to_thread.run_sync(
+                        blocked.fail_next_syscall, pollers, _DEVICE_READS, errno.ENODEV,
+                        lambda: trio.from_thread.run_sync(device.close), POLLER_TIMEOUT,
+                    )
                     break
                 await trio.sleep(delay)
                 delay = min(delay * 2, 0.1)

@@ -1,7 +1,4 @@
-"""open, the read family, lseek and getdents on virtual files.
-
-Read-only for now: every open that could write answers EROFS, as on a read-only mount.
-"""
+"""open (creating with O_CREAT), the read family, lseek and getdents on virtual files."""
 
 from __future__ import annotations
 
@@ -25,6 +22,7 @@ from ..abi import (
     O_NOFOLLOW,
     O_PATH,
     O_RDONLY,
+    O_RDWR,
     O_TMPFILE,
     O_TRUNC,
     O_WRONLY,
@@ -37,7 +35,9 @@ from ..abi import (
     pack_dirent64,
 )
 from ..dispatch import ANSWERED, Call, Dispatcher, Reply
+from ..mounts import MS_RDONLY
 from ..paths import RealLocation, VirtualLocation
+from ..provider import OpenFile
 from ..vfd import OpenFileDescription, lowest_free_fd
 from .common import LetKernel, error, kernel_unless_virtual, resolve, virtual_fd
 
@@ -65,10 +65,14 @@ def inject_fd(call: Call, srcfd: int, newfd: int, cloexec: bool) -> Reply:
     return ANSWERED
 
 
-async def open_virtual(call: Call, location: VirtualLocation, flags: int) -> Reply:
-    """Open a virtual object and give the caller a virtual fd at the lowest free ≥ FD_BASE."""
-    handle = None
-    if not flags & O_PATH:
+async def open_virtual(
+    call: Call, location: VirtualLocation, flags: int, handle: OpenFile | None = None
+) -> Reply:
+    """Open a virtual object and give the caller a virtual fd at the lowest free ≥ FD_BASE
+    (`handle`: already opened, by a create)."""
+    if handle is not None:
+        pass
+    elif not flags & O_PATH:
         handle = await location.mount.provider.open(location.ino, flags, caller=call.caller)
     else:
         location.mount.provider.hold(location.ino)  # an O_PATH fd pins it (unheld at release)
@@ -98,14 +102,18 @@ def _check_open(location: VirtualLocation, flags: int, call: Call) -> None:
     if attrs.is_symlink:
         raise error(errno.ELOOP)
     access = flags & O_ACCMODE
-    if flags & O_TRUNC and stat_module.S_ISREG(attrs.mode):
-        raise error(errno.EROFS)
-    if attrs.is_dir and access != O_RDONLY:
+    if attrs.is_dir and (access != O_RDONLY or flags & O_TRUNC):
         raise error(errno.EISDIR)
-    if access != O_RDONLY:
+    read_only = location.mount.mount_flags & MS_RDONLY or "ro" in location.mount.options
+    if read_only and (access != O_RDONLY or flags & O_TRUNC) and stat_module.S_ISREG(attrs.mode):
         raise error(errno.EROFS)
     if location.mount.options.get("default_permissions") is not None:
-        permission.check(attrs, call.credentials, permission.MAY_READ)
+        mask = 0
+        if access in (O_RDONLY, O_RDWR):
+            mask |= permission.MAY_READ
+        if access in (O_WRONLY, O_RDWR) or flags & O_TRUNC:
+            mask |= permission.MAY_WRITE
+        permission.check(attrs, call.credentials, mask or permission.MAY_READ)
 
 
 async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int) -> Reply:
@@ -116,8 +124,8 @@ async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mo
             call, path_arg, dirfd_arg, follow=follow, real_too=extensions.has_special_files
         )
     except OSError as failure:
-        if failure.errno == errno.ENOENT and flags & O_CREAT:
-            await _missing_parent_check(call, path_arg, dirfd_arg)
+        if failure.errno == errno.ENOENT and flags & O_CREAT and flags & O_TMPFILE != O_TMPFILE:
+            return await _create(call, path_arg, dirfd_arg, flags, mode)
         raise
     location = result.location
     if isinstance(location, RealLocation):
@@ -128,7 +136,7 @@ async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mo
             raise LetKernel
         return await _open_real(call, location.path, flags, mode)
     if flags & O_TMPFILE == O_TMPFILE:
-        raise error(errno.EOPNOTSUPP)
+        return await _tmpfile(call, location, flags, mode)
     _check_open(location, flags, call)
     return await open_virtual(call, location, flags)
 
@@ -142,24 +150,42 @@ async def _open_special(call: Call, opening: Awaitable[int], flags: int) -> Repl
         os.close(fd)
 
 
-async def _missing_parent_check(call: Call, path_arg: int, dirfd_arg: int | None) -> None:
-    """O_CREAT of a missing name: EROFS if its directory is virtual, else the ENOENT stands."""
-    path = call.read_path(path_arg).rstrip(b"/")
-    if b"/" not in path:
-        return  # the cwd or dirfd is the parent; it is virtual, since the walk failed inside
-    parent = path.rsplit(b"/", 1)[0] or b"/"
-    from ..paths import ROOT
-    from .common import dirfd_location
+async def _create(
+    call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int
+) -> Reply:
+    """O_CREAT of a missing name: the provider's create when its directory is virtual."""
+    from .write_side import _virtual_parent, parent_of
 
-    base = ROOT if parent.startswith(b"/") else await dirfd_location(
-        call, call.int_arg(dirfd_arg) if dirfd_arg is not None else -100
-    )
     try:
-        found = await call.session.resolver.resolve(parent, base, requester=call.caller)
-    except OSError:
-        return
-    if found.location.is_virtual:
-        raise error(errno.EROFS)
+        parent = await parent_of(call, path_arg, dirfd_arg)
+    except LetKernel:
+        raise error(errno.ENOENT) from None  # the walk failed inside a mount
+    if parent.slash:
+        raise error(errno.EISDIR)
+    directory = _virtual_parent(call, parent, errno.EEXIST)
+    provider = directory.mount.provider
+    attrs, handle = await provider.create(
+        directory.ino, parent.name, mode & 0o7777, flags, call.credentials.umask,
+        caller=call.caller,
+    )
+    location = VirtualLocation(
+        directory.mount, directory.parts + (parent.name,),
+        directory.inodes + (attrs.node,), attrs,
+    )
+    return await open_virtual(call, location, flags & ~(O_CREAT | O_EXCL | O_TRUNC), handle)
+
+
+async def _tmpfile(call: Call, location: VirtualLocation, flags: int, mode: int) -> Reply:
+    """O_TMPFILE in a virtual directory."""
+    if not location.attrs.is_dir:
+        raise error(errno.ENOTDIR)
+    if flags & O_ACCMODE == O_RDONLY:
+        raise error(errno.EINVAL)
+    attrs, handle = await location.mount.provider.tmpfile(
+        location.ino, mode & 0o7777, flags, call.credentials.umask, caller=call.caller
+    )
+    made = VirtualLocation(location.mount, location.parts, location.inodes + (attrs.node,), attrs)
+    return await open_virtual(call, made, flags & ~O_TMPFILE, handle)
 
 
 async def _open_real(call: Call, path: bytes, flags: int, mode: int) -> Reply:

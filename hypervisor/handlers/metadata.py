@@ -29,6 +29,7 @@ from ..abi import (
     pack_statx,
 )
 from ..dispatch import CONTINUE, Call, Dispatcher, Reply
+from ..mounts import MS_RDONLY
 from ..paths import Location, RealLocation, VirtualLocation
 from .common import LetKernel, error, kernel_unless_virtual, resolve, virtual_fd
 
@@ -147,7 +148,7 @@ async def handle_fstatfs(call: Call) -> Reply:
 # --- access ----------------------------------------------------------------------------------
 @kernel_unless_virtual
 async def handle_access(call: Call) -> Reply:
-    """access, faccessat, faccessat2: real ids unless AT_EACCESS; W_OK is EROFS."""
+    """access, faccessat, faccessat2: real ids unless AT_EACCESS; W_OK on a ro mount: EROFS."""
     if call.name == "access":
         path_arg, dirfd_arg, mode, flags = 0, None, call.int_arg(1), 0
     else:
@@ -165,7 +166,9 @@ async def handle_access(call: Call) -> Reply:
             location.path, mode)
     attrs = (await _fresh(location, call)).attrs
     kind = stat_module.S_IFMT(attrs.mode)
-    if mode & os.W_OK and kind in (stat_module.S_IFREG, stat_module.S_IFDIR, stat_module.S_IFLNK):
+    read_only = location.mount.mount_flags & MS_RDONLY or "ro" in location.mount.options
+    if mode & os.W_OK and read_only and kind in (stat_module.S_IFREG, stat_module.S_IFDIR,
+                                                 stat_module.S_IFLNK):
         raise error(errno.EROFS)
     if location.mount.options.get("default_permissions") is not None:
         permission.check(attrs, call.credentials, mode, real_ids=not flags & AT_EACCESS)

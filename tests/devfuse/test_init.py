@@ -49,7 +49,6 @@ async def test_offer() -> None:
         for never in (
             F.PASSTHROUGH,
             F.WRITEBACK_CACHE,
-            F.POSIX_LOCKS,
             F.ATOMIC_O_TRUNC,
             F.EXPORT_SUPPORT,
             F.POSIX_ACL,

@@ -9,98 +9,11 @@ and no process survives a test.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-LIBFUSE = Path(os.environ.get("VUFUSE_LIBFUSE_EXAMPLES", "/var/tmp/vufuse-externals/libfuse"))
-RUN_TIMEOUT = 60.0
-
-#: A pyfuse3 example forced onto the fusermount3 road (the direct mount(2) "refused"), as an
-#: unprivileged user takes it on a real kernel.
-VIA_FUSERMOUNT = """\
-import runpy, sys
-sys.path[:0] = [{repo!r}, {examples!r}]
-from vufuse.pyfuse3 import _mount
-_mount.mount = _mount._mount_with_fusermount
-sys.argv = [sys.argv[1], *sys.argv[2:]]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
-
-#: Shell helpers every script gets: wait until a mount shows in /proc/self/mounts.
-PRELUDE = """\
-set -u
-PY={python}
-LIBFUSE={libfuse}
-EXAMPLES={examples}
-wait_mounted() {{
-    for _ in $(seq 200); do
-        grep -q " $1 " /proc/self/mounts && return 0
-        sleep 0.05
-    done
-    echo "TIMEOUT waiting for $1 to be mounted"; return 1
-}}
-wait_unmounted() {{
-    for _ in $(seq 200); do
-        grep -q " $1 " /proc/self/mounts || return 0
-        sleep 0.05
-    done
-    echo "TIMEOUT waiting for $1 to be unmounted"; return 1
-}}
-"""
-
-
-@dataclass
-class Run:
-    """What a session printed and how it ended."""
-
-    status: int
-    output: str
-
-    def lines(self) -> list[str]:
-        """Output lines."""
-        return self.output.splitlines()
-
-
-@dataclass
-class Sessions:
-    """Runs scripts in `vufuse run` sessions from a scratch directory."""
-
-    root: Path
-
-    def run(self, script: str, timeout: float = RUN_TIMEOUT) -> Run:
-        """Run bash `script` (after :data:`PRELUDE`) in a session; its cwd is `root`."""
-        path = self.root / "script.sh"
-        prelude = PRELUDE.format(python=sys.executable, libfuse=LIBFUSE,
-                                 examples=REPO / "examples" / "fs")
-        path.write_text(prelude + script)
-        env = dict(os.environ, PYTHONPATH=str(REPO), PATH="/usr/sbin:/usr/bin:/sbin:/bin")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vufuse.cli", "run", "bash", str(path)],
-            cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            output, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
-            pytest.fail(f"session timed out after {timeout} s:\n{output.decode(errors='replace')}")
-        return Run(process.returncode, output.decode(errors="replace"))
-
-    def via_fusermount(self) -> Path:
-        """A launcher that runs a pyfuse3 example through fusermount3."""
-        path = self.root / "via_fusermount.py"
-        path.write_text(VIA_FUSERMOUNT.format(repo=str(REPO),
-                                              examples=str(REPO / "examples" / "fs")))
-        return path
+from e2ehelp import Sessions
 
 
 @pytest.fixture
@@ -110,11 +23,3 @@ def sessions(tmp_path: Path) -> Sessions:
         pytest.skip("fusermount3 is not installed (Debian package fuse3)")
     root = tmp_path.resolve()
     return Sessions(root)
-
-
-def libfuse_example(name: str) -> Path:
-    """A libfuse example binary, or skip with the reason."""
-    path = LIBFUSE / name
-    if not path.exists():
-        pytest.skip(f"{path} missing: run tools/fetch-libfuse-examples.sh as root once")
-    return path

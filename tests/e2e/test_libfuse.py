@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Sessions, libfuse_example
+from e2ehelp import Sessions, libfuse_example
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import Sessions, libfuse_example
+from e2ehelp import Sessions, libfuse_example
 
 pytestmark = pytest.mark.e2e
 

@@ -5,9 +5,23 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_module
+import time
 from dataclasses import dataclass, field, replace
 
-from hypervisor.provider import ROOT_INODE, Attributes, Caller, DirEntry, OpenFile, Provider
+from hypervisor.provider import (
+    ROOT_INODE,
+    UTIME_NOW,
+    UTIME_OMIT,
+    Attributes,
+    Caller,
+    DirEntry,
+    OpenFile,
+    Provider,
+    SetattrChanges,
+)
+
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+XATTR_CREATE, XATTR_REPLACE = 1, 2
 
 _NS = 1_700_000_000_123_456_789
 
@@ -27,9 +41,10 @@ class Node:
 class MemFile(OpenFile):
     """An open MemProvider node."""
 
-    def __init__(self, provider: MemProvider, ino: int) -> None:
+    def __init__(self, provider: MemProvider, ino: int, flags: int = 0) -> None:
         self.provider = provider
         self.ino = ino
+        self.flags = flags
         self.released = False
 
     async def read(self, offset: int, size: int, *, caller: Caller | None = None) -> bytes:
@@ -57,6 +72,33 @@ class MemFile(OpenFile):
     async def release(self) -> None:
         self.released = True
         self.provider.released.append(self.ino)
+
+    async def write(self, offset: int, data: bytes, *, caller: Caller | None = None) -> int:
+        node = self.provider._node(self.ino)
+        if self.flags & os.O_APPEND:
+            offset = len(node.data)
+        body = node.data
+        if offset > len(body):
+            body += b"\0" * (offset - len(body))
+        node.data = body[:offset] + data + body[offset + len(data) :]
+        mode = node.attrs.mode & ~(stat_module.S_ISUID | stat_module.S_ISGID)
+        self.provider._touch(self.ino, size=len(node.data), mode=mode)
+        return len(data)
+
+    async def setattr(
+        self, changes: SetattrChanges, *, lock_owner: int = 0, caller: Caller | None = None
+    ) -> Attributes:
+        return await self.provider.setattr(self.ino, changes, self, caller=caller)
+
+    async def fallocate(
+        self, mode: int, offset: int, length: int, *, caller: Caller | None = None
+    ) -> None:
+        if mode:
+            raise OSError(errno.EOPNOTSUPP, "not supported")
+        node = self.provider._node(self.ino)
+        if offset + length > len(node.data):
+            node.data += b"\0" * (offset + length - len(node.data))
+            self.provider._touch(self.ino, size=len(node.data))
 
 
 class MemProvider(Provider):
@@ -101,7 +143,7 @@ class MemProvider(Provider):
             ino = self.nodes[ino].children[part]
         return ino, parts[-1]
 
-    def mkdir(self, path: str, mode: int = 0o755) -> int:
+    def add_dir(self, path: str, mode: int = 0o755) -> int:
         parent, name = self._parent_of(path)
         ino = self._add(stat_module.S_IFDIR | mode, parent=parent)
         self.nodes[ino].attrs = replace(self.nodes[ino].attrs, nlink=2, size=4096, blocks=8)
@@ -117,7 +159,7 @@ class MemProvider(Provider):
         self.nodes[parent].children[name] = ino
         return ino
 
-    def symlink(self, path: str, target: str) -> int:
+    def add_symlink(self, path: str, target: str) -> int:
         parent, name = self._parent_of(path)
         ino = self._add(stat_module.S_IFLNK | 0o777, len(target.encode()), parent)
         self.nodes[ino].attrs = replace(self.nodes[ino].attrs, blocks=0)
@@ -152,10 +194,243 @@ class MemProvider(Provider):
         return node.target
 
     async def open(self, ino: int, flags: int, *, caller: Caller | None = None) -> OpenFile:
-        self._node(ino)
+        node = self._node(ino)
         self.opened.append(ino)
         self.callers.append(caller)
-        return MemFile(self, ino)
+        if flags & os.O_TRUNC and stat_module.S_ISREG(node.attrs.mode):
+            node.data = b""
+            self._touch(ino, size=0)
+        return MemFile(self, ino, flags)
+
+    # --- write side -----------------------------------------------------------------------
+    def _touch(self, ino: int, times: bool = True, **changes: int) -> Attributes:
+        """Update attributes of `ino` (mtime and ctime to now unless `times` is False)."""
+        node = self._node(ino)
+        if "size" in changes:
+            changes["blocks"] = (changes["size"] + 511) // 512
+        if times:
+            now = time.time_ns()
+            changes.setdefault("mtime_ns", now)
+            changes.setdefault("ctime_ns", now)
+        node.attrs = replace(node.attrs, **changes)
+        return node.attrs
+
+    def _directory(self, parent: int) -> Node:
+        node = self._node(parent)
+        if not node.attrs.is_dir:
+            raise OSError(errno.ENOTDIR, "not a directory")
+        return node
+
+    def _new(
+        self, parent: int, name: bytes, mode: int, caller: Caller | None, size: int = 0
+    ) -> int:
+        directory = self._directory(parent)
+        if name in directory.children:
+            raise OSError(errno.EEXIST, "exists")
+        ino = self._add(mode, size, parent)
+        attrs = self.nodes[ino].attrs
+        uid = caller.uid if caller is not None else self.uid
+        gid = caller.gid if caller is not None else self.gid
+        if directory.attrs.mode & stat_module.S_ISGID:
+            gid = directory.attrs.gid
+            if stat_module.S_ISDIR(mode):
+                mode |= stat_module.S_ISGID
+        now = time.time_ns()
+        self.nodes[ino].attrs = replace(
+            attrs, uid=uid, gid=gid, mode=mode, atime_ns=now, mtime_ns=now, ctime_ns=now,
+            blocks=0,
+        )
+        directory.children[name] = ino
+        self._touch(parent)
+        return ino
+
+    async def create(
+        self, parent: int, name: bytes, mode: int, flags: int, umask: int,
+        *, caller: Caller | None = None,
+    ) -> tuple[Attributes, OpenFile]:
+        directory = self._directory(parent)
+        if name in directory.children:
+            if flags & os.O_EXCL:
+                raise OSError(errno.EEXIST, "exists")
+            ino = directory.children[name]
+        else:
+            ino = self._new(parent, name, stat_module.S_IFREG | (mode & 0o7777 & ~umask), caller)
+        handle = await self.open(ino, flags & ~os.O_CREAT, caller=caller)
+        return self.nodes[ino].attrs, handle
+
+    async def mknod(
+        self, parent: int, name: bytes, mode: int, rdev: int, umask: int,
+        *, caller: Caller | None = None,
+    ) -> Attributes:
+        kind = stat_module.S_IFMT(mode) or stat_module.S_IFREG
+        ino = self._new(parent, name, kind | (mode & 0o7777 & ~umask), caller)
+        return self._touch(ino, rdev=rdev)
+
+    async def mkdir(
+        self, parent: int, name: bytes, mode: int, umask: int, *, caller: Caller | None = None
+    ) -> Attributes:
+        ino = self._new(parent, name, stat_module.S_IFDIR | (mode & 0o7777 & ~umask), caller)
+        self._touch(ino, nlink=2, size=4096, times=False)
+        directory = self.nodes[parent]
+        self._touch(parent, nlink=directory.attrs.nlink + 1)
+        return self.nodes[ino].attrs
+
+    async def symlink(
+        self, parent: int, name: bytes, target: bytes, *, caller: Caller | None = None
+    ) -> Attributes:
+        ino = self._new(parent, name, stat_module.S_IFLNK | 0o777, caller, len(target))
+        self.nodes[ino].target = target
+        return self._touch(ino, size=len(target), times=False)
+
+    async def link(
+        self, ino: int, parent: int, name: bytes, *, caller: Caller | None = None
+    ) -> Attributes:
+        node = self._node(ino)
+        if node.attrs.is_dir:
+            raise OSError(errno.EPERM, "directory")
+        directory = self._directory(parent)
+        if name in directory.children:
+            raise OSError(errno.EEXIST, "exists")
+        directory.children[name] = ino
+        self._touch(parent)
+        return self._touch(ino, nlink=node.attrs.nlink + 1, mtime_ns=node.attrs.mtime_ns)
+
+    def _drop(self, ino: int) -> None:
+        node = self.nodes[ino]
+        nlink = 0 if node.attrs.is_dir else node.attrs.nlink - 1
+        self._touch(ino, nlink=nlink, mtime_ns=node.attrs.mtime_ns)
+
+    async def unlink(self, parent: int, name: bytes, *, caller: Caller | None = None) -> None:
+        directory = self._directory(parent)
+        try:
+            ino = directory.children[name]
+        except KeyError:
+            raise OSError(errno.ENOENT, "no such entry") from None
+        if self.nodes[ino].attrs.is_dir:
+            raise OSError(errno.EISDIR, "is a directory")
+        del directory.children[name]
+        self._touch(parent)
+        self._drop(ino)
+
+    async def rmdir(self, parent: int, name: bytes, *, caller: Caller | None = None) -> None:
+        directory = self._directory(parent)
+        try:
+            ino = directory.children[name]
+        except KeyError:
+            raise OSError(errno.ENOENT, "no such entry") from None
+        node = self.nodes[ino]
+        if not node.attrs.is_dir:
+            raise OSError(errno.ENOTDIR, "not a directory")
+        if node.children:
+            raise OSError(errno.ENOTEMPTY, "not empty")
+        del directory.children[name]
+        self._touch(parent, nlink=directory.attrs.nlink - 1)
+        self._drop(ino)
+
+    async def rename(
+        self, parent: int, name: bytes, new_parent: int, new_name: bytes, flags: int = 0,
+        *, caller: Caller | None = None,
+    ) -> None:
+        source, target = self._directory(parent), self._directory(new_parent)
+        try:
+            ino = source.children[name]
+        except KeyError:
+            raise OSError(errno.ENOENT, "no such entry") from None
+        moving = self.nodes[ino]
+        old = target.children.get(new_name)
+        if flags & RENAME_EXCHANGE:
+            if old is None:
+                raise OSError(errno.ENOENT, "no such entry")
+            source.children[name], target.children[new_name] = old, ino
+            moving.parent, self.nodes[old].parent = new_parent, parent
+            self._touch(parent)
+            self._touch(new_parent)
+            return
+        if old == ino:
+            return
+        # the kernel refuses to move a directory below itself
+        walk = new_parent
+        while moving.attrs.is_dir:
+            if walk == ino:
+                raise OSError(errno.EINVAL, "into itself")
+            if walk == ROOT_INODE:
+                break
+            walk = self.nodes[walk].parent
+        if old is not None:
+            if flags & RENAME_NOREPLACE:
+                raise OSError(errno.EEXIST, "exists")
+            replaced = self.nodes[old]
+            if replaced.attrs.is_dir and not moving.attrs.is_dir:
+                raise OSError(errno.EISDIR, "is a directory")
+            if moving.attrs.is_dir and not replaced.attrs.is_dir:
+                raise OSError(errno.ENOTDIR, "not a directory")
+            if replaced.children:
+                raise OSError(errno.ENOTEMPTY, "not empty")
+            if replaced.attrs.is_dir:
+                self._touch(new_parent, nlink=target.attrs.nlink - 1)
+            self._drop(old)
+        del source.children[name]
+        target.children[new_name] = ino
+        if moving.attrs.is_dir and parent != new_parent:
+            self._touch(parent, nlink=self.nodes[parent].attrs.nlink - 1)
+            self._touch(new_parent, nlink=self.nodes[new_parent].attrs.nlink + 1)
+        moving.parent = new_parent
+        self._touch(parent)
+        self._touch(new_parent)
+        self._touch(ino, mtime_ns=moving.attrs.mtime_ns)
+
+    async def setattr(
+        self, ino: int, changes: SetattrChanges, fh: OpenFile | None = None,
+        *, lock_owner: int = 0, caller: Caller | None = None,
+    ) -> Attributes:
+        node = self._node(ino)
+        now = time.time_ns()
+        update: dict[str, int] = {"ctime_ns": now}
+        mode = node.attrs.mode
+        if changes.mode is not None:
+            mode = stat_module.S_IFMT(mode) | (changes.mode & 0o7777)
+        if changes.uid is not None or changes.gid is not None:
+            if not node.attrs.is_dir:
+                mode &= ~(stat_module.S_ISUID | stat_module.S_ISGID)
+            if changes.uid is not None:
+                update["uid"] = changes.uid
+            if changes.gid is not None:
+                update["gid"] = changes.gid
+        if changes.size is not None:
+            if node.attrs.is_dir:
+                raise OSError(errno.EISDIR, "is a directory")
+            size = changes.size
+            node.data = node.data[:size] + b"\0" * max(0, size - len(node.data))
+            update["size"] = size
+            update["blocks"] = (size + 511) // 512
+            update["mtime_ns"] = now
+        for key, value in (("atime_ns", changes.atime), ("mtime_ns", changes.mtime)):
+            if value is None or value[1] == UTIME_OMIT:
+                continue
+            update[key] = now if value[1] == UTIME_NOW else value[0] * 10**9 + value[1]
+        update["mode"] = mode
+        node.attrs = replace(node.attrs, **update)
+        return node.attrs
+
+    async def setxattr(
+        self, ino: int, name: bytes, value: bytes, flags: int = 0,
+        *, caller: Caller | None = None,
+    ) -> None:
+        node = self._node(ino)
+        if not name.startswith(b"user."):
+            raise OSError(errno.EOPNOTSUPP, "only user.* attributes")  # no ACLs here
+        if flags & XATTR_CREATE and name in node.xattrs:
+            raise OSError(errno.EEXIST, "exists")
+        if flags & XATTR_REPLACE and name not in node.xattrs:
+            raise OSError(errno.ENODATA, "no data")
+        node.xattrs[name] = value
+        self._touch(ino, times=False, ctime_ns=time.time_ns())
+
+    async def removexattr(self, ino: int, name: bytes, *, caller: Caller | None = None) -> None:
+        node = self._node(ino)
+        if name not in node.xattrs:
+            raise OSError(errno.ENODATA, "no data")
+        del node.xattrs[name]
 
     async def getxattr(
         self, ino: int, name: bytes, *, caller: Caller | None = None
@@ -180,16 +455,16 @@ class MemProvider(Provider):
 def sample_tree(provider: MemProvider) -> None:
     """The tree the tests use (also built on a real directory for comparisons)."""
     provider.write("hello.txt", b"hello, world\n")
-    provider.mkdir("dir")
+    provider.add_dir("dir")
     provider.write("dir/a", b"A" * 10000)
     provider.write("dir/empty", b"")
-    provider.mkdir("dir/sub")
+    provider.add_dir("dir/sub")
     provider.write("dir/sub/deep", b"deep\n")
-    provider.symlink("link", "hello.txt")
-    provider.symlink("dirlink", "dir")
-    provider.symlink("dangling", "nowhere")
-    provider.symlink("loop", "loop")
-    provider.symlink("up", "../")
+    provider.add_symlink("link", "hello.txt")
+    provider.add_symlink("dirlink", "dir")
+    provider.add_symlink("dangling", "nowhere")
+    provider.add_symlink("loop", "loop")
+    provider.add_symlink("up", "../")
     provider.write("secret", b"s", mode=0o000)
 
 

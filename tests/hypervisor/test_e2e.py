@@ -100,18 +100,11 @@ def errname(f, *a):
     except OSError as e:
         return errno.errorcode[e.errno]
 p = os.path.join(root, "hello.txt")
-print("write-open", errname(os.open, p, os.O_WRONLY))
-print("trunc-open", errname(os.open, p, os.O_RDONLY | os.O_TRUNC))
-print("create", errname(os.open, os.path.join(root, "new"), os.O_CREAT | os.O_WRONLY))
 print("create-missing-dir", errname(os.open, os.path.join(root, "no/new"), os.O_CREAT))
 print("excl", errname(os.open, p, os.O_CREAT | os.O_EXCL))
 print("mkdir", errname(os.mkdir, os.path.join(root, "dir")))
-print("mkdir-new", errname(os.mkdir, os.path.join(root, "newdir")))
-print("unlink", errname(os.unlink, p))
 print("rmdir-file", errname(os.rmdir, p))
 print("rename-out", errname(os.rename, p, "/tmp/x-vufuse-never"))
-print("rename-in", errname(os.rename, os.path.join(root, "dir/a"), os.path.join(root, "b")))
-print("chmod", errname(os.chmod, p, 0o600))
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 print("access-w", "ok" if libc.access(p.encode(), 2) == 0 else errno.errorcode[ctypes.get_errno()])
@@ -151,10 +144,8 @@ async def test_virtual_specific_answers(world: World) -> None:
     assert got.status == 0, got.stderr
     lines = dict(line.split(" ", 1) for line in got.stdout.splitlines())
     assert lines == {
-        "write-open": "EROFS", "trunc-open": "EROFS", "create": "EROFS",
         "create-missing-dir": "ENOENT", "excl": "EEXIST", "mkdir": "EEXIST",
-        "mkdir-new": "EROFS", "unlink": "EROFS", "rmdir-file": "ENOTDIR",
-        "rename-out": "EXDEV", "rename-in": "EROFS", "chmod": "EROFS", "access-w": "EROFS",
+        "rmdir-file": "ENOTDIR", "rename-out": "EXDEV", "access-w": "ok",
         "fd-range": "True", "fd-link": "True 13", "write": "EBADF", "getfl": "0o100000",
         "dup-range": "True",
         "shared-offset": "b'hello' b', wor'", "dupfd": "True 1", "dup2": "b'ld\\n'",

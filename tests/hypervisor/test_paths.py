@@ -96,7 +96,7 @@ async def test_real_symlink_into_mount(world, tmp_path: Path) -> None:
 async def test_virtual_symlink_to_real(world, tmp_path: Path) -> None:
     _, mnt, resolver, provider = world
     (tmp_path / "outside").write_bytes(b"x")
-    provider.symlink("out", f"{tmp_path}/outside")
+    provider.add_symlink("out", f"{tmp_path}/outside")
     result = await resolver.resolve(os.fsencode(f"{mnt}/out"))
     assert result.location == RealLocation(os.fsencode(f"{tmp_path}/outside"))
     assert not result.kernel_can_do_it
@@ -126,7 +126,7 @@ async def test_limits(world) -> None:
 async def test_symlink_chain_limit(world) -> None:
     _, mnt, resolver, provider = world
     for i in range(41):
-        provider.symlink(f"c{i}", f"c{i + 1}")
+        provider.add_symlink(f"c{i}", f"c{i + 1}")
     provider.write("c41", b"end")
     with pytest.raises(OSError) as info:
         await resolver.resolve(os.fsencode(f"{mnt}/c0"))

@@ -29,12 +29,15 @@ OFFERED_FLAGS: int = (
     | F.MAX_PAGES  # READ size from the daemon's max_pages (capped, see below)
     | F.NO_OPEN_SUPPORT  # OPEN answered ENOSYS: open succeeds with fh 0, no RELEASE
     | F.NO_OPENDIR_SUPPORT  # the same for OPENDIR
+    | F.DONT_MASK  # namei.py leaves the umask to the daemon (it gets it in CREATE/MKNOD/MKDIR)
+    | F.HANDLE_KILLPRIV_V2  # write.py/setattr.py send KILL_SUIDGID instead of a SETATTR
+    | F.POSIX_LOCKS  # locks.py; without it the hypervisor's own lock table (handlers/writes.py)
+    | F.FLOCK_LOCKS  # the same for flock(2)
 )
-"""Never PASSTHROUGH, DAX, SUBMOUNTS, OVER_IO_URING, WRITEBACK_CACHE, POSIX_LOCKS,
-FLOCK_LOCKS, ATOMIC_O_TRUNC, EXPORT_SUPPORT, POSIX_ACL, DONT_MASK, HANDLE_KILLPRIV*: not
-emulated yet.  ABORT_ERROR only changes what the daemon's read of the device returns after an
-abort (ECONNABORTED instead of ENODEV): that is the hypervisor's device emulation, so it is not
-offered from here."""
+"""Never PASSTHROUGH, DAX, SUBMOUNTS, OVER_IO_URING, WRITEBACK_CACHE, ATOMIC_O_TRUNC,
+EXPORT_SUPPORT, POSIX_ACL, HANDLE_KILLPRIV (v1): not emulated yet.  ABORT_ERROR only changes
+what the daemon's read of the device returns after an abort (ECONNABORTED instead of ENODEV):
+that is the hypervisor's device emulation, so it is not offered from here."""
 
 MAX_READAHEAD = 128 * 1024
 """The kernel offers its bdi readahead window, VM_READAHEAD_PAGES (128 KiB)."""

@@ -17,7 +17,7 @@ import hashlib
 import os
 import weakref
 
-from hypervisor.provider import Caller
+from hypervisor.provider import Caller, LocalLocks
 from vufuse import protocol as p
 
 from .connection import Connection
@@ -27,10 +27,6 @@ F = p.InitFlag
 OFFSET_MAX = (1 << 63) - 1
 F_RDLCK, F_WRLCK, F_UNLCK = fcntl.F_RDLCK, fcntl.F_WRLCK, fcntl.F_UNLCK
 _KEYS: weakref.WeakKeyDictionary[Connection, bytes] = weakref.WeakKeyDictionary()
-
-
-class LocalLocks(Exception):  # noqa: N818 - a signal, not an error
-    """The daemon did not agree to serve these locks: the hypervisor keeps them itself."""
 
 
 def lock_owner_id(connection: Connection, owner: int) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from hypervisor.provider import Attributes, Caller
+from hypervisor.provider import Attributes, Caller, OpenFile
 
 from . import locks as fuse_locks
 from . import namei, xattr_write
@@ -56,12 +56,15 @@ class FileWriteMixin:
         await fuse_write.fallocate(self.file, mode, offset, length, caller)
 
     async def copy_file_range(
-        self, offset_in: int, target: FuseOpenFile, offset_out: int, length: int,
+        self, offset_in: int, target: OpenFile, offset_out: int, length: int,
         flags: int = 0, *, caller: Caller | None = None,
     ) -> int:  # fmt: skip
         """copy_file_range(2) to ``target``; EOPNOTSUPP/EXDEV: copy by hand instead."""
+        target_file = getattr(target, "file", None)
+        if not isinstance(target_file, FuseFile):
+            raise OSError(18, "not a FUSE file")  # EXDEV: the hypervisor copies by hand
         return await fuse_write.copy_file_range(
-            self.file, offset_in, target.file, offset_out, length, flags, caller
+            self.file, offset_in, target_file, offset_out, length, flags, caller
         )
 
     async def lseek(
@@ -205,16 +208,19 @@ class ProviderWriteMixin:
                            new_name, flags, caller)  # fmt: skip
 
     async def setattr(
-        self, ino: int, changes: SetattrChanges, fh: FuseOpenFile | None = None,
+        self, ino: int, changes: SetattrChanges, fh: OpenFile | None = None,
         *, lock_owner: int = 0, caller: Caller | None = None,
     ) -> Attributes:  # fmt: skip
         """chmod/chown/truncate/utimensat (``fh``: through that open file)."""
         self.sb.check_allowed(caller)
         inode = self._inode(ino)
-        if fh is not None and changes.size is not None and not fuse_write.writable(fh.file):
+        fh_file = getattr(fh, "file", None) if fh is not None else None
+        if fh is not None and not isinstance(fh_file, FuseFile):
+            raise OSError(18, "not a FUSE file")  # EXDEV
+        if fh_file is not None and changes.size is not None and not fuse_write.writable(fh_file):
             raise OSError(22, "ftruncate of a file not open for writing")  # EINVAL
         # Only truncation goes through the file (do_truncate's ATTR_FILE): FATTR_FH.
-        through = fh.file.fh if fh is not None and changes.size is not None else None
+        through = fh_file.fh if fh_file is not None and changes.size is not None else None
         await fuse_setattr.setattr(
             self.sb, inode, changes, caller, fh=through, lock_owner=lock_owner
         )

@@ -16,9 +16,8 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_module
-from dataclasses import dataclass
 
-from hypervisor.provider import Caller
+from hypervisor.provider import UTIME_NOW, UTIME_OMIT, Caller, SetattrChanges, Timestamp
 from vufuse import protocol as p
 
 from . import dir as fuse_dir
@@ -30,37 +29,7 @@ from .superblock import Superblock
 
 FATTR = p.SetattrValid
 F = p.InitFlag
-UTIME_NOW = (1 << 30) - 1
-UTIME_OMIT = (1 << 30) - 2
-Timestamp = tuple[int, int]
-"""(seconds, nanoseconds); nanoseconds UTIME_NOW means now, UTIME_OMIT means unchanged."""
-
-
-@dataclass(frozen=True)
-class SetattrChanges:
-    """What to change (None: leave alone), as struct iattr carries it.
-
-    ``size`` from truncate(2) implies mtime = now; from ftruncate(2) (``fh`` given) or
-    ``from_open`` (O_TRUNC) it does not.  ``ctime`` is accepted for completeness but, as in
-    the kernel without writeback cache, never sent.
-    """
-
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    size: int | None = None
-    atime: Timestamp | None = None
-    mtime: Timestamp | None = None
-    ctime: Timestamp | None = None
-    from_open: bool = False
-
-    @property
-    def empty(self) -> bool:
-        """Nothing at all to do."""
-        return all(
-            value is None or (isinstance(value, tuple) and value[1] == UTIME_OMIT)
-            for value in (self.mode, self.uid, self.gid, self.size, self.atime, self.mtime)
-        )
+__all__ = ["UTIME_NOW", "UTIME_OMIT", "SetattrChanges", "Timestamp", "setattr"]
 
 
 def _suid_bits(mode: int) -> int:
