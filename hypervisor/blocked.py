@@ -89,23 +89,6 @@ def blocked_threads(
     return found
 
 
-def any_thread_in(pid: int, syscalls: frozenset[int]) -> bool:
-    """True if some thread of `pid` is now blocked in one of `syscalls` (any arguments)."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/syscall", "rb") as status:
-                first = status.read().split(b" ", 1)[0]
-        except OSError:
-            continue
-        if first.isdigit() and int(first) in syscalls:
-            return True
-    return False
-
-
 def threads_in(pid: int, syscalls: frozenset[int]) -> list[int]:
     """Threads of `pid` now blocked in one of `syscalls` (any arguments)."""
     found: list[int] = []
