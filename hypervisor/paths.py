@@ -202,6 +202,8 @@ class PathResolver:
                 child, target = await self._step(
                     current, name, follow or must_be_dir or not last, self_ids, requester
                 )
+            except WalkError:
+                raise
             except OSError as error:
                 raise WalkError(
                     error.errno or errno.EIO, via_virtual or current.is_virtual
@@ -286,7 +288,12 @@ class PathResolver:
         mount = self.mounts.at(child_path)
         if mount is not None:
             self._need_directory(current)
-            return await mount_root(mount, requester), None
+            try:
+                return await mount_root(mount, requester), None
+            except OSError as error:
+                # The mount answers for its root (ENOTCONN once aborted), never the directory
+                # underneath it.
+                raise WalkError(error.errno or errno.EIO, True) from error
         if isinstance(current, VirtualLocation):
             if not current.attrs.is_dir:
                 raise _error(errno.ENOTDIR)

@@ -2,6 +2,11 @@
 
 The main suite runs as an ordinary user who cannot write into the checkout, so hypothesis
 gets a database in a temp dir instead of ./.hypothesis.
+
+Layout rule: test directories are not packages, so every test module needs a basename unique
+across tests/, and shared helpers live in a module named for its directory (e2ehelp.py,
+producthelp.py, sessionhelp.py) that tests import — never `from conftest import`, which
+resolves to whichever conftest.py came first on sys.path.
 """
 
 import os

@@ -235,7 +235,8 @@ class Connection:
             header = request[0]
             log.debug(
                 "unique: %d, opcode: %s (%d), nodeid: %d, insize: %d, pid: %d",
-                unique, _opcode_name(header.opcode), header.opcode, header.nodeid,
+                unique, _opcode_name(p.request_opcode(request)), p.request_opcode(request),
+                header.nodeid,
                 len(message), header.pid,
             )  # fmt: skip
         try:
