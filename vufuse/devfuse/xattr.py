@@ -8,6 +8,7 @@ does not fit.  A daemon answering ENOSYS is never asked again: EOPNOTSUPP from t
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 from hypervisor.provider import Caller
 from vufuse import protocol as p
@@ -20,22 +21,34 @@ XATTR_LIST_MAX = 65536
 _RETRIES = 4
 
 
+async def call_unless_unsupported(sb: Superblock, request: p.Request, flag: str) -> Any:
+    """Send an xattr request unless the daemon already answered ENOSYS to this opcode.
+
+    `flag` names the connection's remembered no_* attribute (fuse_conn's no_getxattr …):
+    ENOSYS sets it, and from then on the caller gets EOPNOTSUPP without a round trip.
+    """
+    connection = sb.connection
+    opcode = type(request).__name__.removesuffix("Request").upper()
+    unsupported = OSError(errno.EOPNOTSUPP, f"FUSE daemon has no {opcode}")
+    if getattr(connection, flag):
+        raise unsupported
+    try:
+        return await connection.call(request)
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            raise
+        setattr(connection, flag, True)
+        raise unsupported from None
+
+
 async def getxattr(
     sb: Superblock, inode: Inode, name: bytes, size: int, caller: Caller | None
 ) -> int | bytes:
     """One GETXATTR: the value's length for ``size`` 0, else the value (ERANGE if larger)."""
     inode.check()
-    if sb.connection.no_getxattr:
-        raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no xattrs")
     size = min(size, XATTR_SIZE_MAX)
     request = p.GetxattrRequest(sb.header(inode.nodeid, caller), p.GetxattrIn(size=size), name)
-    try:
-        body = await sb.connection.call(request)
-    except OSError as exc:
-        if exc.errno == errno.ENOSYS:
-            sb.connection.no_getxattr = True
-            raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no xattrs") from None
-        raise
+    body = await call_unless_unsupported(sb, request, "no_getxattr")
     if size == 0:
         return min(body.size, XATTR_SIZE_MAX)
     return bytes(body or b"")
@@ -44,17 +57,9 @@ async def getxattr(
 async def listxattr(sb: Superblock, inode: Inode, size: int, caller: Caller | None) -> int | bytes:
     """One LISTXATTR: the list's length for ``size`` 0, else NUL-terminated names."""
     inode.check()
-    if sb.connection.no_listxattr:
-        raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no xattrs")
     size = min(size, XATTR_LIST_MAX)
     request = p.ListxattrRequest(sb.header(inode.nodeid, caller), p.GetxattrIn(size=size))
-    try:
-        body = await sb.connection.call(request)
-    except OSError as exc:
-        if exc.errno == errno.ENOSYS:
-            sb.connection.no_listxattr = True
-            raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no xattrs") from None
-        raise
+    body = await call_unless_unsupported(sb, request, "no_listxattr")
     if size == 0:
         return min(body.size, XATTR_LIST_MAX)
     names = bytes(body or b"")

@@ -16,7 +16,7 @@ from vufuse import protocol as p
 from .inode import Inode
 from .permission import MAY_WRITE, check_writable_mount, is_root, permission
 from .superblock import Superblock
-from .xattr import XATTR_SIZE_MAX
+from .xattr import XATTR_SIZE_MAX, call_unless_unsupported
 
 XATTR_CREATE = 1
 XATTR_REPLACE = 2
@@ -49,17 +49,9 @@ async def setxattr(
     if len(value) > XATTR_SIZE_MAX:
         raise OSError(errno.E2BIG, "xattr value too large")
     await _may_write(sb, inode, name, caller)
-    connection = sb.connection
-    if connection.no_setxattr:
-        raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no SETXATTR")
     arg = p.SetxattrIn(size=len(value), flags=flags)
-    try:
-        await connection.call(p.SetxattrRequest(sb.header(inode.nodeid, caller), arg, name, value))
-    except OSError as exc:
-        if exc.errno != errno.ENOSYS:
-            raise
-        connection.no_setxattr = True
-        raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no SETXATTR") from None
+    request = p.SetxattrRequest(sb.header(inode.nodeid, caller), arg, name, value)
+    await call_unless_unsupported(sb, request, "no_setxattr")
     sb.inodes.invalidate_attr(inode)
 
 
@@ -67,14 +59,6 @@ async def removexattr(sb: Superblock, inode: Inode, name: bytes, caller: Caller 
     """removexattr(2): REMOVEXATTR."""
     inode.check()
     await _may_write(sb, inode, name, caller)
-    connection = sb.connection
-    if connection.no_removexattr:
-        raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no REMOVEXATTR")
-    try:
-        await connection.call(p.RemovexattrRequest(sb.header(inode.nodeid, caller), name))
-    except OSError as exc:
-        if exc.errno != errno.ENOSYS:
-            raise
-        connection.no_removexattr = True
-        raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no REMOVEXATTR") from None
+    request = p.RemovexattrRequest(sb.header(inode.nodeid, caller), name)
+    await call_unless_unsupported(sb, request, "no_removexattr")
     sb.inodes.invalidate_attr(inode)
