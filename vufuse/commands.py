@@ -135,7 +135,9 @@ def _wait_until_live(
             return _fail(f"mount: {program} failed to initialise its mount "
                          f"({state['state']})")  # fmt: skip
         status = daemon.poll()
-        if status is not None and status != 0 and state["state"] == "none":
+        if status is not None and state["state"] == "none" and _gave_up_mounting(
+            client, token, status
+        ):
             _show_log(log_path)
             return _fail(f"mount: {program} exited with status {status} without "
                          "mounting", status if 0 < status < 128 else FAILED)  # fmt: skip
@@ -144,6 +146,32 @@ def _wait_until_live(
     _give_up(client, daemon, state)
     what = "answer INIT" if state["state"] != "none" else "mount"
     return _fail(f"mount: {program} did not {what} within {timeout:g} s")
+
+
+def _gave_up_mounting(client: Client, token: str, status: int) -> bool:
+    """False while the exited daemon may still mount: it exited 0 and a process it left
+    behind (a daemonized child, a wrapper's daemon) still carries the token, or the mount
+    appeared since the last look.  A failure status, or nothing left, is final."""
+    if status != 0:
+        return True
+    if _token_holders(token):
+        return False
+    return _mount_state(client, token)["state"] == "none"
+
+
+def _token_holders(token: str) -> bool:
+    """Whether a live process of ours has `token` in its environment."""
+    needle = f"{TOKEN_VARIABLE}={token}".encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as file:
+                if needle in file.read().split(b"\0"):
+                    return True
+        except OSError:  # gone, or not ours
+            continue
+    return False
 
 
 def _show_log(path: str) -> None:
