@@ -47,7 +47,7 @@ def dispatch(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
                 return _fail("mount: missing FSPROG", USAGE_ERROR)
             if not options.timeout > 0:
                 return _fail("mount: --timeout must be positive", USAGE_ERROR)
-            return mount(argv, options.timeout)
+            return mount(argv, options.timeout, show=options.json)
         if command == "umount":
             with Client() as client:
                 client.request("ping")  # a session, and a live one
@@ -79,8 +79,9 @@ def dispatch(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
 # ---------------------------------------------------------------------- mount / umount
 
 
-def mount(argv: list[str], timeout: float) -> int:
-    """Start the daemon, wait (at most `timeout` s) until its mount answered INIT."""
+def mount(argv: list[str], timeout: float, show: bool = False) -> int:
+    """Start the daemon, wait (at most `timeout` s) until its mount answered INIT; `show`
+    prints the live mount's description (JSON) on stdout."""
     with Client() as client:
         client.request("ping")
         token = secrets.token_hex(8)
@@ -98,7 +99,10 @@ def mount(argv: list[str], timeout: float) -> int:
             except OSError as error:
                 return _fail(f"mount: {argv[0]}: {error.strerror}")
         try:
-            return _wait_until_live(client, daemon, token, log_path, argv[0], timeout)
+            status = _wait_until_live(client, daemon, token, log_path, argv[0], timeout)
+            if status == 0 and show:
+                print(json.dumps(_mount_state(client, token)["mount"]))
+            return status
         except KeyboardInterrupt:
             _give_up(client, daemon, _mount_state(client, token))
             return 130

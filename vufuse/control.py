@@ -453,8 +453,8 @@ def session_dir() -> str:
 class Client:
     """One connection to the session's control socket."""
 
-    def __init__(self, timeout: float = 10.0) -> None:
-        path = socket_path(session_dir())
+    def __init__(self, timeout: float = 10.0, runtime_dir: str | None = None) -> None:
+        path = socket_path(runtime_dir or session_dir())
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:

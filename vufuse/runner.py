@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 from .control import ControlledMounting, ControlServer
@@ -32,6 +33,18 @@ def _shell_setup(argv: list[str], runtime_dir: str, env: dict[str, str]) -> list
     return argv
 
 
+def _with_vufuse_on_path(env: dict[str, str]) -> None:
+    """Put the directory of the `vufuse` that starts the session first on PATH if PATH does
+    not find one, so `vufuse mount` works inside a session started as .venv/bin/vufuse."""
+    if shutil.which("vufuse", path=env.get("PATH")):
+        return
+    for directory in (os.path.dirname(os.path.abspath(sys.argv[0])),
+                      os.path.dirname(sys.executable)):  # fmt: skip
+        if os.access(os.path.join(directory, "vufuse"), os.X_OK):
+            env["PATH"] = directory + os.pathsep + env.get("PATH", os.defpath)
+            return
+
+
 def run_session(argv: list[str] | None, *, stats: bool = False,
                 shell: list[str] | None = None) -> int:  # fmt: skip
     """Run `argv` (or `shell`) in a fresh session with its control socket; its exit status."""
@@ -43,6 +56,7 @@ def run_session(argv: list[str] | None, *, stats: bool = False,
     mounting = ControlledMounting(session)
     server = ControlServer(session, mounting, tracer_stats=session.tracer.stats)
     env = dict(os.environ)
+    _with_vufuse_on_path(env)
     runtime_dir = os.fsdecode(session.runtime_dir)
     if argv is None:
         assert shell is not None
