@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -45,6 +46,28 @@ def _with_vufuse_on_path(env: dict[str, str]) -> None:
             return
 
 
+SPAWN_FAILED = 1
+
+
+def _spawn_failure(group: BaseExceptionGroup) -> OSError | None:
+    """The OSError the session's start failed with, if that is all that happened."""
+    errors: list[BaseException] = [group]
+    while len(errors) == 1 and isinstance(errors[0], BaseExceptionGroup):
+        errors = list(errors[0].exceptions)
+    if len(errors) == 1 and isinstance(errors[0], OSError):
+        return errors[0]
+    return None
+
+
+def _spawn_failure_message(error: OSError) -> str:
+    if error.errno == errno.EBUSY:
+        nested = " (this is already a vufuse session: sessions do not nest)" if os.environ.get(
+            "VUFUSE_SESSION") else ""  # fmt: skip
+        return ("cannot start a session: this process tree already has a seccomp "
+                f"listener{nested}; see docs/limitations.md")  # fmt: skip
+    return f"cannot start a session: {error.strerror or error}"
+
+
 def run_session(argv: list[str] | None, *, stats: bool = False,
                 shell: list[str] | None = None) -> int:  # fmt: skip
     """Run `argv` (or `shell`) in a fresh session with its control socket; its exit status."""
@@ -77,6 +100,12 @@ def run_session(argv: list[str] | None, *, stats: bool = False,
         status = trio.run(main)
     except KeyboardInterrupt:
         status = 130
+    except BaseExceptionGroup as group:
+        failure = _spawn_failure(group)
+        if failure is None:
+            raise
+        sys.stderr.write(f"vufuse: {_spawn_failure_message(failure)}\n")
+        return SPAWN_FAILED
     if stats:
         from .commands import print_stats
 
