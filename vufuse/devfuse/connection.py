@@ -44,6 +44,9 @@ PAGE_SIZE = 4096
 DEFAULT_RECEIVE_LIMIT = 256 * PAGE_SIZE + PAGE_SIZE
 
 NotificationHandler = Callable[[Any], None]
+RequestObserver = Callable[[p.Request, "float | None", int], None]
+"""Told of each request sent: the request, seconds until its answer (None for one nobody
+waits for: FORGET, RELEASE...) and the errno it ended with (0 for success)."""
 
 
 @dataclass(eq=False)
@@ -76,6 +79,8 @@ class Connection:
         self.negotiated: p.Negotiated = p.LATEST
         self.init_timeout = init_timeout
         self.on_notification: NotificationHandler | None = None
+        #: Statistics and tracing outside devfuse (`vufuse mounts`, `vufuse stats`).
+        self.observer: RequestObserver | None = None
         #: Awaited by the receive loop after each notification (to send the FORGETs that an
         #: invalidation may have made due).
         self.after_notification: Callable[[], Awaitable[None]] | None = None
@@ -244,6 +249,7 @@ class Connection:
         except BaseException:
             self._pending.pop(unique, None)
             raise
+        sent = trio.current_time()
         try:
             await entry.done.wait()
         except trio.Cancelled:
@@ -251,6 +257,9 @@ class Connection:
                 if interruptible:
                     await self._interrupt(unique, entry)
                 await entry.done.wait()
+        if self.observer is not None:
+            error = entry.error or (-entry.reply.header.error if entry.reply else errno.EIO)
+            self.observer(request, trio.current_time() - sent, error)
         return self._outcome(entry)
 
     def _outcome(self, entry: _Pending) -> Any:
@@ -287,6 +296,9 @@ class Connection:
             await self._send_message(message)
         except OSError:
             self._pending.pop(unique, None)
+            return
+        if self.observer is not None:
+            self.observer(request, None, 0)
 
     async def send_notify_reply(self, request: p.NotifyReplyRequest) -> None:
         """NOTIFY_REPLY answering a RETRIEVE: sent under the daemon's ``notify_unique`` (kept
