@@ -15,7 +15,10 @@ Failure model, as in the kernel:
   ECONNREFUSED (the kernel's ``conn_error``);
 - a waiter whose trio task is cancelled sends INTERRUPT once and keeps waiting for the
   daemon's answer (the kernel's ``request_wait_answer``): the answer, even a success, is what
-  the caller gets, so a LOOKUP that completes despite the interrupt is still counted.
+  the caller gets, so a LOOKUP that completes despite the interrupt is still counted;
+- with a request timeout (the kernel's 7.43 ``request_timeout``, see
+  :func:`effective_request_timeout`), a request unanswered for that long aborts the whole
+  connection, checked every :data:`TIMEOUT_CHECK_INTERVAL` seconds (fuse_check_timeout).
 
 Replies split over several messages (libfuse's splice from a pipe into our socket) are
 reassembled by the header's ``len``.
@@ -45,6 +48,24 @@ DEFAULT_RECEIVE_LIMIT = 256 * PAGE_SIZE + PAGE_SIZE
 
 NotificationHandler = Callable[[Any], None]
 
+#: Seconds between two checks for requests past the request timeout, and the smallest timeout
+#: (the kernel's FUSE_TIMEOUT_TIMER_FREQ: a timeout is coarse, and never under 15 s).
+TIMEOUT_CHECK_INTERVAL = 15
+
+
+def effective_request_timeout(daemon: int, default: int = 0, maximum: int = 0) -> int:
+    """The request timeout in seconds (0: none), as fuse_init_server_timeout computes it.
+
+    ``daemon`` is what the daemon asked for in its INIT reply (FUSE_REQUEST_TIMEOUT),
+    ``default`` and ``maximum`` the kernel's ``default_request_timeout`` and
+    ``max_request_timeout`` sysctls: the daemon's value, else the default, capped by the
+    maximum (which also applies when neither is set), and at least the check interval.
+    """
+    timeout = daemon or default
+    if maximum:
+        timeout = min(timeout, maximum) if timeout else maximum
+    return max(TIMEOUT_CHECK_INTERVAL, timeout) if timeout else 0
+
 
 @dataclass(eq=False)
 class _Pending:
@@ -56,6 +77,8 @@ class _Pending:
     error: int = 0
     background: bool = False
     interrupted: bool = False
+    #: trio.current_time() when it was queued, for the request timeout.
+    sent_at: float = 0.0
 
 
 class Connection:
@@ -71,10 +94,18 @@ class Connection:
         *,
         receive_limit: int = DEFAULT_RECEIVE_LIMIT,
         init_timeout: float | None = None,
+        default_request_timeout: int = 0,
+        max_request_timeout: int = 0,
     ) -> None:
         self.sock = sock
         self.negotiated: p.Negotiated = p.LATEST
         self.init_timeout = init_timeout
+        #: The kernel's default_request_timeout/max_request_timeout sysctls, for this mount.
+        self.default_request_timeout = default_request_timeout
+        self.max_request_timeout = max_request_timeout
+        #: Seconds after which an unanswered request aborts the connection (0: never); set
+        #: from the INIT reply.
+        self.request_timeout = 0
         self.on_notification: NotificationHandler | None = None
         #: Awaited by the receive loop after each notification (to send the FORGETs that an
         #: invalidation may have made due).
@@ -149,6 +180,9 @@ class Connection:
     def set_initialized(self, negotiated: p.Negotiated) -> None:
         """INIT succeeded: release the queued requests under the agreed terms."""
         self.negotiated = negotiated
+        self.request_timeout = effective_request_timeout(
+            negotiated.request_timeout, self.default_request_timeout, self.max_request_timeout
+        )
         self._initialized.set()
 
     def fail_init(self) -> None:
@@ -229,7 +263,7 @@ class Connection:
         await self._wait_usable(before_init)
         unique, request = self._stamp(request)
         message = self._encode(request)
-        entry = _Pending(request)
+        entry = _Pending(request, sent_at=trio.current_time())
         self._pending[unique] = entry
         if log.isEnabledFor(logging.DEBUG):
             header = request[0]
@@ -282,7 +316,9 @@ class Connection:
         unique, request = self._stamp(request)
         message = self._encode(request)
         if p.request_opcode(request) not in p.NO_REPLY_OPCODES:
-            self._pending[unique] = _Pending(request, background=True)
+            self._pending[unique] = _Pending(
+                request, background=True, sent_at=trio.current_time()
+            )
         try:
             await self._send_message(message)
         except OSError:
@@ -311,6 +347,27 @@ class Connection:
         except OSError:
             pass
 
+    async def _watch_request_timeout(self) -> None:
+        """Abort the connection when a request outlives the request timeout.
+
+        Like fuse_check_timeout: every :data:`TIMEOUT_CHECK_INTERVAL` seconds, any request
+        (background ones too) sent more than ``request_timeout`` seconds ago aborts the
+        connection -- the daemon is taken for hung; every waiter is released.
+        """
+        await self._initialized.wait()
+        timeout = self.request_timeout
+        if not timeout or not self.usable:
+            return
+        while not self._abort_error:
+            await trio.sleep(TIMEOUT_CHECK_INTERVAL)
+            now = trio.current_time()
+            if any(now - entry.sent_at > timeout for entry in self._pending.values()):
+                log.warning(
+                    "FUSE daemon left a request unanswered for over %d s: connection aborted",
+                    timeout,
+                )
+                self.abort()
+
     # ------------------------------------------------------------------ receiving
 
     async def receive_loop(self) -> None:
@@ -322,6 +379,7 @@ class Connection:
             # it: sending from the loop itself could deadlock against a daemon that is
             # blocked writing to us.
             async with trio.open_nursery() as self._side_tasks:
+                self._side_tasks.start_soon(self._watch_request_timeout)
                 with self._receive_scope:
                     await self._receive_messages(buffer, view)
                 self._side_tasks.cancel_scope.cancel()

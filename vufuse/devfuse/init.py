@@ -33,6 +33,7 @@ OFFERED_FLAGS: int = (
     | F.HANDLE_KILLPRIV_V2  # write.py/setattr.py send KILL_SUIDGID instead of a SETATTR
     | F.POSIX_LOCKS  # locks.py; without it the hypervisor's own lock table (handlers/writes.py)
     | F.FLOCK_LOCKS  # the same for flock(2)
+    | F.REQUEST_TIMEOUT  # connection.py aborts on a request older than the daemon's timeout
 )
 """Never PASSTHROUGH, DAX, SUBMOUNTS, OVER_IO_URING, WRITEBACK_CACHE, ATOMIC_O_TRUNC,
 EXPORT_SUPPORT, POSIX_ACL, HANDLE_KILLPRIV (v1): not emulated yet.  ABORT_ERROR only changes
