@@ -48,6 +48,10 @@ DEFAULT_RECEIVE_LIMIT = 256 * PAGE_SIZE + PAGE_SIZE
 
 NotificationHandler = Callable[[Any], None]
 
+#: How long the rest of a split reply may take to arrive before the part we have is taken
+#: for a reply whose header's len lies (libfuse's splice sends the parts back to back).
+PARTIAL_REPLY_TIMEOUT = 1.0
+
 #: Seconds between two checks for requests past the request timeout, and the smallest timeout
 #: (the kernel's FUSE_TIMEOUT_TIMER_FREQ: a timeout is coarse, and never under 15 s).
 TIMEOUT_CHECK_INTERVAL = 15
@@ -139,6 +143,8 @@ class Connection:
         self._buffer = bytearray(receive_limit)
         self._partial: bytearray | None = None
         self._partial_length = 0
+        self._partial_generation = 0
+        self._partial_watched = 0
         self._warned: set[str] = set()
         self._interrupts_to_resend: list[tuple[int, _Pending]] = []
         self._receive_scope = trio.CancelScope()
@@ -386,6 +392,14 @@ class Connection:
         finally:
             self.abort()
 
+    async def _expire_partial(self, generation: int) -> None:
+        """A split reply whose rest never comes: its header's len lied; EIO to its request."""
+        await trio.sleep(PARTIAL_REPLY_TIMEOUT)
+        if self._partial is not None and self._partial_generation == generation:
+            message = bytes(self._partial)
+            self._partial = None
+            self._malformed(message, "reply shorter than its header's len")
+
     async def _receive_messages(self, buffer: bytearray, view: memoryview) -> None:
         """The loop proper: every message, until EOF or an unrecoverable error."""
         while not self._abort_error:
@@ -404,6 +418,9 @@ class Connection:
                 self._malformed(bytes(view[:_HEADER_SIZE]), f"{size}-byte message too big")
                 continue
             self._on_message(bytes(view[:size]))
+            if self._partial is not None and self._partial_generation != self._partial_watched:
+                self._partial_watched = self._partial_generation
+                self._side_tasks.start_soon(self._expire_partial, self._partial_generation)
             if self._notified and self.after_notification is not None:
                 self._notified = False
                 self._side_tasks.start_soon(self.after_notification)
@@ -414,23 +431,41 @@ class Connection:
     def _on_message(self, data: bytes) -> None:
         """Reassemble split replies by the header's len, then dispatch each whole one."""
         if self._partial is not None:
-            self._partial += data
-            if len(self._partial) < self._partial_length:
+            if self._starts_another_reply(data):
+                # The part we hold lied about its length: a whole reply to another request
+                # came instead of the rest.  Fail the liar, then take the newcomer.
+                message = bytes(self._partial)
+                self._partial = None
+                self._malformed(message, "reply shorter than its header's len")
+            else:
+                self._partial += data
+                if len(self._partial) < self._partial_length:
+                    return
+                message = bytes(self._partial)
+                self._partial = None
+                if len(message) != self._partial_length:
+                    self._malformed(message, "split reply overran its length")
+                    return
+                self._dispatch(message)
                 return
-            message = bytes(self._partial)
-            self._partial = None
-            if len(message) != self._partial_length:
-                self._malformed(message, "split reply overran its length")
-                return
-            self._dispatch(message)
-            return
         if len(data) >= _HEADER_SIZE:
             length = _OUT_HEADER.unpack_from(data)[0]
             if len(data) < length <= len(self._buffer):
                 self._partial = bytearray(data)
                 self._partial_length = length
+                self._partial_generation += 1
                 return
         self._dispatch(data)
+
+    def _starts_another_reply(self, data: bytes) -> bool:
+        """Whether ``data``, arriving while a split reply is incomplete, is rather a whole
+        reply of its own: its header's len is its size and it names another pending request
+        (a continuation of file data matching both by chance is not a practical worry)."""
+        if len(data) < _HEADER_SIZE or self._partial is None:
+            return False
+        length, _, unique = _OUT_HEADER.unpack_from(data)
+        held = _OUT_HEADER.unpack_from(self._partial)[2]
+        return length == len(data) and unique != held and unique in self._pending
 
     def _dispatch(self, message: bytes) -> None:
         try:
