@@ -19,12 +19,16 @@ from ..abi import (
     F_DUPFD_CLOEXEC,
     F_GETFL,
     F_SETFL,
+    O_ACCMODE,
+    O_APPEND,
     O_CLOEXEC,
     O_CREAT,
     O_EXCL,
     O_LARGEFILE,
     O_NOCTTY,
+    O_RDONLY,
     O_TRUNC,
+    O_WRONLY,
     SETFL_MASK,
 )
 from ..dispatch import CONTINUE, Call, Dispatcher, Reply
@@ -113,6 +117,8 @@ async def handle_dup2(call: Call) -> Reply:
             return _stand_in_at(call, description, new, bool(flags & O_CLOEXEC))
         if not stat_module.S_ISREG(description.location.attrs.mode):
             raise LetKernel
+        if description.flags & O_ACCMODE != O_RDONLY:
+            return await _writable_stand_in_at(call, description, new, bool(flags & O_CLOEXEC))
         return await _snapshot_at(call, description, new, bool(flags & O_CLOEXEC))
     return _duplicate(call, old, new, bool(flags & O_CLOEXEC))
 
@@ -154,6 +160,53 @@ async def _snapshot_at(
         return inject_fd(call, memfd, newfd, cloexec)
     finally:
         os.close(memfd)
+
+
+async def _writable_stand_in_at(
+    call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
+) -> Reply:
+    """`cmd > /mnt/f`, `>>`, `<>`: a memfd written back to the file (hypervisor/lowfd.py)."""
+    provider = description.location.mount.provider
+    size = (await provider.getattr(description.location.ino, caller=call.caller)).size
+    holder = _pidfd_getfd(call, call.int_arg(0))
+    contents: bytes | None = None
+    try:
+        async with description.lock:
+            if not (description.flags & O_APPEND and description.flags & O_ACCMODE == O_WRONLY):
+                contents = await _read_whole(call, description, size) if size else b""
+    except BaseException:
+        os.close(holder)
+        raise
+    memfd = await call.session.low_fds.create(
+        description, holder, contents, size, call.caller, call.tgid
+    )
+    try:
+        return inject_fd(call, memfd, newfd, cloexec)
+    finally:
+        os.close(memfd)
+
+
+async def _read_whole(call: Call, description: OpenFileDescription, size: int) -> bytes:
+    """The file's bytes (a write-only description reads through a read-only open of its own:
+    only the chunks a writer changes are written back, so the rest must be known)."""
+    assert description.handle is not None
+    handle, own = description.handle, False
+    if description.flags & O_ACCMODE == O_WRONLY:
+        location = description.location
+        handle = await location.mount.provider.open(location.ino, O_RDONLY, caller=call.caller)
+        own = True
+    data = bytearray()
+    try:
+        while True:
+            chunk = await handle.read(len(data), max(size - len(data), 1 << 20),
+                                      caller=call.caller)
+            if not chunk:
+                return bytes(data)
+            data += chunk
+    finally:
+        if own:
+            await handle.flush(call.tgid, caller=call.caller)
+            await handle.release()
 
 
 @kernel_unless_virtual

@@ -249,6 +249,7 @@ async def read_at(
 ) -> bytes:
     """Read through the provider's file handle, clamped like read(2) (MAX_RW_COUNT)."""
     assert description.handle is not None
+    await call.session.low_fds.settle(description.location.mount)
     return await description.handle.read(position, min(size, MAX_RW_COUNT), caller=call.caller)
 
 
