@@ -24,6 +24,7 @@ from . import mountinfo, syscalls
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
+from .handlers.fdtable import DeathWatch
 from .lowfd import LowFdStandIns
 from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
@@ -40,7 +41,7 @@ def default_tracer_factory(spec: list[tuple[int, ...]], fd_base: int, max_nr: in
     from . import _tracer
 
     for name in ("ACTION_TRAP", "ACTION_TRAP_FD", "ACTION_ENOSYS", "ACTION_PYTHON",
-                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD"):
+                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD", "ACTION_TRAP_VIRTUAL"):
         if getattr(_tracer, name) != getattr(syscalls, name):
             raise RuntimeError(f"hypervisor._tracer disagrees on {name}")
     return _tracer.Tracer(spec, fd_base=fd_base, max_nr=max_nr)
@@ -111,6 +112,8 @@ class Session:
         self.tracer: Any = tracer_factory(syscalls.build_spec(), syscalls.FD_BASE, syscalls.MAX_NR)
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
         self.low_fds = LowFdStandIns()
+        self.fd_drops = DeathWatch()
+        self.vfds.before_release = self.fd_drops.last_close
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
@@ -214,6 +217,7 @@ class Session:
                 self.nursery = nursery
                 self.vfds.attach(nursery)
                 self.low_fds.attach(nursery)
+                self.fd_drops.nursery = nursery
                 self.tracer.spawn(list(argv), env, cwd)
                 previous = _ignore_terminal_signals()
                 try:

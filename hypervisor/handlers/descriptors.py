@@ -58,11 +58,16 @@ def _pidfd_getfd(call: Call, fd: int) -> int:
 
 
 def _duplicate(call: Call, fd: int, newfd: int, cloexec: bool) -> Reply:
+    description = call.session.vfds.lookup_fd(call.tid, fd)
+    tgid, caller = call.tgid, call.caller  # before the answer: the caller may be gone after
     copy = _pidfd_getfd(call, fd)
     try:
-        return inject_fd(call, copy, newfd, cloexec)
+        reply = inject_fd(call, copy, newfd, cloexec)
     finally:
         os.close(copy)
+    if description is not None:
+        call.session.fd_drops.held(tgid, caller, description)
+    return reply
 
 
 @kernel_unless_virtual
@@ -102,7 +107,9 @@ async def handle_dup2(call: Call) -> Reply:
     old, new = call.int_arg(0), call.int_arg(1)
     flags = call.int_arg(2) if call.name == "dup3" else 0
     if call.session.vfds.lookup_fd(call.tid, old) is None:
-        raise LetKernel  # only `new` is virtual: the kernel closes it, hang-up does the rest
+        from .fdtable import handle_dup2_over
+
+        return await handle_dup2_over(call)  # only `new` may be virtual: FLUSH it
     call.touched_virtual = True
     if call.name == "dup3" and (old == new or flags & ~O_CLOEXEC):
         raise error(errno.EINVAL)
@@ -120,7 +127,16 @@ async def handle_dup2(call: Call) -> Reply:
         if description.flags & O_ACCMODE != O_RDONLY:
             return await _writable_stand_in_at(call, description, new, bool(flags & O_CLOEXEC))
         return await _snapshot_at(call, description, new, bool(flags & O_CLOEXEC))
+    replaced = call.session.vfds.lookup_fd(call.tid, new) if _is_open(call, new) else None
+    if replaced is not None:
+        from .fdtable import flush
+
+        await flush(call, replaced)  # ADDFD's replace_fd closes it: filp_close's FLUSH
     return _duplicate(call, old, new, bool(flags & O_CLOEXEC))
+
+
+def _is_open(call: Call, fd: int) -> bool:
+    return os.path.lexists(f"/proc/{call.tid}/fd/{fd}")
 
 
 def _stand_in_at(
@@ -236,16 +252,6 @@ async def handle_mmap(call: Call) -> Reply:
     raise error(errno.ENODEV)
 
 
-@kernel_unless_virtual
-async def handle_close(call: Call) -> Reply:
-    """close: FLUSH (lock owner: the process), then the kernel drops the fd; the hang-up of
-    the last copy anywhere sends RELEASE."""
-    description = virtual_fd(call, 0)
-    if description.handle is not None:
-        await description.handle.flush(call.tgid, caller=call.caller)
-    return CONTINUE
-
-
 # --- everything else on a read-only virtual fd ------------------------------------------------
 def _answer_for(errno_value: int, allow_path: bool = False) -> object:
     @kernel_unless_virtual
@@ -334,7 +340,6 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("dup2 dup3", handle_dup2)
     dispatcher.register("ioctl", handle_ioctl)
     dispatcher.register("mmap", handle_mmap)
-    dispatcher.register("close", handle_close)
     dispatcher.register("sendfile", handle_sendfile)
     dispatcher.register("splice", handle_splice)
     not_open_for_writing = "write pwrite64 writev pwritev pwritev2 fallocate vmsplice"
