@@ -37,6 +37,7 @@ enum {
     ACTION_PYTHON = 4,
     ACTION_DUMPABLE = 5,
     ACTION_TRAP_CWD = 6, /* getcwd: queued only when the caller's cwd is under a prefix */
+    ACTION_TRAP_VIRTUAL = 7, /* queued while any virtual inode lives, else as ACTION_TRAP */
 };
 
 /* Why a notification was queued for Python. */
