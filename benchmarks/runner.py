@@ -45,7 +45,7 @@ class Plan:
     quick: bool = False
     repetitions: int | None = None
     """Overrides every workload's own count when set."""
-    timeout: float = 60.0
+    timeout: float = 180.0
     """Seconds one run may take before it counts as failed."""
     probe_timeout: float = 15.0
     scratch_root: Path | None = None
