@@ -445,8 +445,9 @@ def render_chart(document: dict[str, Any], path: Path) -> bool:
     backends = [b["name"] for b in document["backends"] if b["name"] != "native"]
     index = _measurement_index(document)
     panels = max(len(placements), 1)
-    figure, axes_list = pyplot.subplots(1, panels, figsize=(8 * panels, 5.2), squeeze=False)
-    for axes, placement in zip(axes_list[0], placements, strict=False):
+    width = max(8.0, 0.6 * len(workloads))
+    figure, axes_list = pyplot.subplots(panels, 1, figsize=(width, 5.2 * panels), squeeze=False)
+    for axes, placement in zip(axes_list[:, 0], placements, strict=False):
         labelled: set[str] = set()
         targets = _target_ratios(document, placement["name"])
         for position, workload in enumerate(workloads):
