@@ -171,6 +171,7 @@ struct queued_notification {
     int reason;
     int fd;
     uint64_t inode;
+    uint64_t received_ns; /* CLOCK_MONOTONIC when the listener read it (for latency figures) */
 };
 
 /* Returns 0 for CONTINUE or a REASON_*; fills out->fd/inode for REASON_FD. */
