@@ -59,15 +59,11 @@ def _pidfd_getfd(call: Call, fd: int) -> int:
 
 def _duplicate(call: Call, fd: int, newfd: int, cloexec: bool) -> Reply:
     description = call.session.vfds.lookup_fd(call.tid, fd)
-    tgid, caller = call.tgid, call.caller  # before the answer: the caller may be gone after
     copy = _pidfd_getfd(call, fd)
     try:
-        reply = inject_fd(call, copy, newfd, cloexec)
+        return inject_fd(call, copy, newfd, cloexec, description)
     finally:
         os.close(copy)
-    if description is not None:
-        call.session.fd_drops.held(tgid, caller, description)
-    return reply
 
 
 @kernel_unless_virtual

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 
 import trio
 
@@ -74,6 +75,7 @@ async def flush(call: Call, description: OpenFileDescription) -> None:
 
     LOCKS.drop_owner(lock_key(description), call.tgid)
     call.session.fd_drops.dropped(call.tgid, description)
+    await call.session.fd_drops.settle_deaths()
     if description.handle is None or description.released:
         return
     try:
@@ -143,6 +145,7 @@ class DeathWatch:
         self._held: dict[int, dict[OpenFileDescription, int]] = {}
         self._exited: set[int] = set()
         self._callers: dict[int, Caller] = {}
+        self._pidfds: dict[int, int] = {}
         self.nursery: trio.Nursery | None = None
 
     def exited(self, tgid: int) -> None:
@@ -161,7 +164,8 @@ class DeathWatch:
                 return
             held = self._held[tgid] = {}
             self._callers[tgid] = caller
-            self.nursery.start_soon(self._watch, tgid, pidfd, caller)
+            self._pidfds[tgid] = pidfd
+            self.nursery.start_soon(self._watch, tgid, pidfd)
         held[description] = held.get(description, 0) + 1
 
     def dropped(self, tgid: int, description: OpenFileDescription) -> None:
@@ -180,21 +184,38 @@ class DeathWatch:
             for _ in range(count):
                 await _flush_quietly(description, tgid, self._callers.get(tgid))
 
-    async def _watch(self, tgid: int, pidfd: int, caller: object) -> None:
-        try:
-            await trio.lowlevel.wait_readable(pidfd)
-        finally:
-            os.close(pidfd)
-            held = self._held.pop(tgid, {})
-            exited = tgid in self._exited
-            self._exited.discard(tgid)
-            self._callers.pop(tgid, None)
+    async def settle_deaths(self) -> None:
+        """Send now the FLUSHes owed by holders that are already dead but whose watcher has
+        not run yet: the kernel closed their files before anyone could see the death (a
+        parent's close after its waitpid), so their FLUSHes come first."""
+        if not self._pidfds:
+            return
+        events = select.poll()
+        by_fd = {pidfd: tgid for tgid, pidfd in self._pidfds.items()}
+        for pidfd in by_fd:
+            events.register(pidfd, select.POLLIN)
+        for pidfd, _ in events.poll(0):
+            await self._died(by_fd[pidfd])
+
+    async def _died(self, tgid: int) -> None:
+        held = self._held.pop(tgid, {})
+        exited = tgid in self._exited
+        self._exited.discard(tgid)
+        caller = self._callers.pop(tgid, None)
         if exited:
             return
         with trio.CancelScope(shield=True):
             for description, count in held.items():
                 for _ in range(count):
-                    await _flush_quietly(description, tgid, caller)  # type: ignore[arg-type]
+                    await _flush_quietly(description, tgid, caller)
+
+    async def _watch(self, tgid: int, pidfd: int) -> None:
+        try:
+            await trio.lowlevel.wait_readable(pidfd)
+        finally:
+            os.close(pidfd)
+            self._pidfds.pop(tgid, None)
+        await self._died(tgid)
 
 
 async def _flush_quietly(description: OpenFileDescription, tgid: int,
