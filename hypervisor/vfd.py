@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -175,6 +176,16 @@ class VirtualFdTable:
                 await description.location.mount.provider.unhold(description.location.ino)
             except Exception:
                 log.exception("provider unhold failed")
+
+    async def release_hung_up(self) -> None:
+        """Release now every description whose last tracee copy is already closed, rather than
+        when its watcher task next runs: an unmount right after the last close (a stand-in
+        finished just before, D7) must not find the mount busy, as the kernel would not."""
+        for description in list(self._by_inode.values()):
+            events = select.poll()
+            events.register(description.our_end, select.POLLHUP)
+            if any(mask & select.POLLHUP for _, mask in events.poll(0)):
+                await self.release(description)
 
     async def release_all(self) -> None:
         """Teardown: release every description still open."""
