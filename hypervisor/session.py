@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from . import mountinfo, syscalls
+from . import mountinfo, strace, syscalls
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
@@ -286,28 +286,17 @@ class Session:
 
 
 def _describe_args(tracer: Any, notification: Any) -> str:
-    """strace-like arguments: paths as strings, fds and flags as ints, pointers in hex."""
+    """strace-like arguments (hypervisor/strace.py)."""
     rule = syscalls.rule_for(notification.nr)
-    paths = {p for p, _ in rule.paths} if rule else set()
-    fds = set(rule.fd_args) if rule else set()
-    shown = []
-    for index, value in enumerate(notification.args):
-        if index in paths:
-            try:
-                shown.append(repr(tracer.read_string(notification.pid, value, 4097)))
-            except OSError:
-                shown.append(hex(value))
-        elif index in fds:
-            shown.append(str(value - (1 << 32) if value & 0x80000000 else value & 0xFFFFFFFF))
-        else:
-            shown.append(hex(value))
-    return ", ".join(shown)
+    return strace.describe_arguments(
+        syscalls.NAMES.get(notification.nr, ""), notification.args,
+        {p for p, _ in rule.paths} if rule else set(),
+        lambda address: tracer.read_string(notification.pid, address, 4097),
+    )  # fmt: skip
 
 
 def _describe(reply: object) -> str:
-    if isinstance(reply, OSError):
-        return f"-{errno.errorcode.get(reply.errno or 0, reply.errno)}"
-    return str(reply)
+    return strace.describe_result(reply)
 
 
 FINAL_WRITE_BACK_TIMEOUT = 30.0
