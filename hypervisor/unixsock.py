@@ -1,4 +1,4 @@
-"""Unix sockets bound at a path on a mount (docs/decisions.md D7).
+"""Unix sockets bound at a path on a mount (docs/decisions.md D12).
 
 On the kernel, bind(2) of an AF_UNIX socket to a path makes the file system create a socket
 inode there (for FUSE: MKNOD with S_IFSOCK), and connect(2) to that path finds the bound

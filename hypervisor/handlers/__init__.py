@@ -10,6 +10,8 @@ def register_all(dispatcher: Dispatcher) -> None:
     from . import (
         descriptors,
         directories,
+        execution,
+        fdtable,
         files,
         metadata,
         mounting,
@@ -18,7 +20,6 @@ def register_all(dispatcher: Dispatcher) -> None:
         writes,
     )
 
-    for module in (
-        files, descriptors, metadata, directories, write_side, writes, mounting, sockets
-    ):  # fmt: skip
+    for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
+                   fdtable, execution, sockets):
         module.register(dispatcher)

@@ -1,4 +1,4 @@
-"""bind(2) and connect(2) of unix sockets at paths on a mount (docs/decisions.md D7).
+"""bind(2) and connect(2) of unix sockets at paths on a mount (docs/decisions.md D12).
 
 bind: the provider makes the socket inode (mknod S_IFSOCK, mode 0777 & ~umask, as
 unix_bind_bsd), and the tracee's socket -- a copy taken with pidfd_getfd shares its open

@@ -1,4 +1,4 @@
-"""bind(2)/connect(2) of unix sockets at paths on a mount (docs/decisions.md D7).
+"""bind(2)/connect(2) of unix sockets at paths on a mount (docs/decisions.md D12).
 
 The probe binds, listens, connects from a child, exchanges bytes, and tries the error cases;
 what it prints must be what it prints on the kernel's FUSE (captured as root on /dev/fuse

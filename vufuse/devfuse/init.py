@@ -34,6 +34,7 @@ OFFERED_FLAGS: int = (
     | F.POSIX_LOCKS  # locks.py; without it the hypervisor's own lock table (handlers/writes.py)
     | F.FLOCK_LOCKS  # the same for flock(2)
     | F.ATOMIC_O_TRUNC  # OPEN carries O_TRUNC, no SETATTR after it (file.py, provider_write.py)
+    | F.REQUEST_TIMEOUT  # connection.py aborts on a request older than the daemon's timeout
 )
 """Never PASSTHROUGH, DAX, SUBMOUNTS, OVER_IO_URING, WRITEBACK_CACHE,
 EXPORT_SUPPORT, POSIX_ACL, HANDLE_KILLPRIV (v1): not emulated yet.  ABORT_ERROR only changes
