@@ -1,12 +1,12 @@
 """A 16-process stress of a mount whose end state is known exactly in advance.
 
 Each worker runs a plan drawn from its own seeded random generator: create, write, append,
-truncate (by path, by descriptor, O_TRUNC), rename, unlink, mkdir, rename and remove its own
-directories -- all in four directories every worker shares, so names come and go in the same
-directories at once -- and writes its stripe of one shared file, whose stripes straddle
-pages (concurrent writers of one page). Names carry the worker's number, so no two workers
-ever touch the same name and the final tree does not depend on the interleaving: the test
-computes it from the plans alone (:func:`expected`), never from what the workers saw.
+truncate (by path, by descriptor, O_TRUNC also read-only), rename, unlink, mkdir, rename and
+remove its own directories -- all in four directories every worker shares, so names come and
+go in the same directories at once -- and writes its stripe of one shared file, whose stripes
+straddle pages (concurrent writers of one page). Names carry the worker's number, so no two
+workers ever touch the same name and the final tree does not depend on the interleaving: the
+test computes it from the plans alone (:func:`expected`), never from what the workers saw.
 
 Run as a program inside a session: ``memfs_stress.py MOUNT`` forks the workers, waits, walks
 the mount and prints one line per entry (:func:`describe`); a worker that finds a read-back
@@ -66,8 +66,8 @@ def plan(number: int) -> list[tuple]:
 def _step(rng: random.Random, state: Worker, steps: list[tuple]) -> None:
     kinds = ["create", "create", "stripe", "mkdir"]
     if state.files:
-        kinds += ["write", "write", "append", "truncate", "ftruncate", "otrunc", "rename",
-                  "rename", "unlink", "verify"]  # fmt: skip
+        kinds += ["write", "write", "append", "truncate", "ftruncate", "otrunc", "otrunc_ro",
+                  "rename", "rename", "unlink", "verify"]  # fmt: skip
     if state.dirs:
         kinds += ["rename_dir", "rmdir"]
     kind = rng.choice(kinds)
@@ -104,6 +104,10 @@ def _step(rng: random.Random, state: Worker, steps: list[tuple]) -> None:
         data = _data(rng, rng.randrange(0, 3000))
         state.files[path] = bytearray(data)
         steps.append(("otrunc", path, data))
+    elif kind == "otrunc_ro":  # open(O_RDONLY | O_TRUNC) truncates too, on Linux
+        path = rng.choice(files)
+        state.files[path] = bytearray()
+        steps.append(("otrunc_ro", path))
     elif kind == "rename":
         old = rng.choice(files)
         if rng.random() < 0.3 and len(files) > 1:
@@ -206,6 +210,8 @@ def _run(root: str, step: tuple) -> str | None:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
         _write_all(fd, step[2], 0)
         os.close(fd)
+    elif kind == "otrunc_ro":
+        os.close(os.open(path, os.O_RDONLY | os.O_TRUNC))
     elif kind == "rename":
         os.rename(path, os.path.join(root, step[2]))
     elif kind == "unlink":
