@@ -173,7 +173,7 @@ static int parse_spec_entry(PyObject *item, struct spec_entry *entry, int max_nr
         PyErr_Format(PyExc_ValueError, "syscall %d outside [0, max_nr=%d]", entry->nr, max_nr);
         return -1;
     }
-    if (entry->action < ACTION_TRAP || entry->action > ACTION_TRAP_VIRTUAL) {
+    if (entry->action < ACTION_TRAP || entry->action > ACTION_TRAP_SOCKADDR) {
         PyErr_Format(PyExc_ValueError, "syscall %d: bad action %d", entry->nr, entry->action);
         return -1;
     }
@@ -619,6 +619,7 @@ PyMODINIT_FUNC PyInit__tracer(void)
         {"ACTION_ENOSYS", ACTION_ENOSYS},   {"ACTION_PYTHON", ACTION_PYTHON},
         {"ACTION_DUMPABLE", ACTION_DUMPABLE}, {"ACTION_TRAP_CWD", ACTION_TRAP_CWD},
         {"ACTION_TRAP_VIRTUAL", ACTION_TRAP_VIRTUAL},
+        {"ACTION_TRAP_SOCKADDR", ACTION_TRAP_SOCKADDR},
         {"REASON_ALWAYS", REASON_ALWAYS},     {"REASON_CWD", REASON_CWD},
         {"REASON_FD", REASON_FD},           {"REASON_SPECIAL", REASON_SPECIAL},
         {"REASON_PATH", REASON_PATH},       {"FD_BASE_DEFAULT", FD_BASE_DEFAULT},

@@ -29,6 +29,7 @@ from .lowfd import LowFdStandIns
 from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
 from .process import ProcessTable
+from .unixsock import UnixBindings
 from .vfd import VirtualFdTable, socket_inode
 
 log = logging.getLogger("vufuse.hypervisor")
@@ -41,7 +42,8 @@ def default_tracer_factory(spec: list[tuple[int, ...]], fd_base: int, max_nr: in
     from . import _tracer
 
     for name in ("ACTION_TRAP", "ACTION_TRAP_FD", "ACTION_ENOSYS", "ACTION_PYTHON",
-                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD", "ACTION_TRAP_VIRTUAL"):
+                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD", "ACTION_TRAP_VIRTUAL",
+                 "ACTION_TRAP_SOCKADDR"):
         if getattr(_tracer, name) != getattr(syscalls, name):
             raise RuntimeError(f"hypervisor._tracer disagrees on {name}")
     return _tracer.Tracer(spec, fd_base=fd_base, max_nr=max_nr)
@@ -106,6 +108,7 @@ class Session:
             runtime_dir = tempfile.mkdtemp(prefix=f"vufuse-{os.getpid()}-", dir=base)
         self.runtime_dir = os.fsencode(os.path.realpath(runtime_dir))
         self.stand_ins = StandInDirectories(self.runtime_dir + b"/cwd")
+        self.unix_bindings = UnixBindings(self.runtime_dir + b"/sock")
         self.resolver = PathResolver(self.mounts, self._translate)
         self.processes = ProcessTable()
         self.dispatcher = Dispatcher()

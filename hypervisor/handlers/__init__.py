@@ -15,10 +15,11 @@ def register_all(dispatcher: Dispatcher) -> None:
         files,
         metadata,
         mounting,
+        sockets,
         write_side,
         writes,
     )
 
     for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
-                   fdtable, execution):
+                   fdtable, execution, sockets):
         module.register(dispatcher)

@@ -354,7 +354,7 @@ def register(dispatcher: Dispatcher) -> None:
         "quotactl_fd open_by_handle_at", _answer_for(errno.EOPNOTSUPP, True)  # type: ignore[arg-type]
     )
     dispatcher.register(
-        "connect accept sendto recvfrom sendmsg recvmsg shutdown bind listen getsockname"
+        "accept sendto recvfrom sendmsg recvmsg shutdown listen getsockname"
         " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg",
         _answer_for(errno.ENOTSOCK, True),  # type: ignore[arg-type]
     )
