@@ -16,10 +16,11 @@ def register_all(dispatcher: Dispatcher) -> None:
         metadata,
         mounting,
         sockets,
+        splicing,
         write_side,
         writes,
     )
 
     for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
-                   fdtable, execution, sockets):
+                   fdtable, execution, sockets, splicing):
         module.register(dispatcher)

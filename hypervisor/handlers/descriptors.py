@@ -1,4 +1,4 @@
-"""fcntl, dup, ioctl, mmap, close, sendfile/splice and the rest on virtual fds.
+"""fcntl, dup, ioctl, mmap, close and the rest on virtual fds (sendfile/splice: splicing.py).
 
 Per-fd state (FD_CLOEXEC, locks) lives in the kernel on the socket itself, so most of these
 only need an answer when the kernel's, on a socket, would differ from a file's.
@@ -11,8 +11,6 @@ import errno
 import os
 import stat as stat_module
 import struct
-
-import trio
 
 from ..abi import (
     F_DUPFD,
@@ -35,7 +33,7 @@ from ..dispatch import CONTINUE, Call, Dispatcher, Reply
 from ..syscalls import FD_BASE
 from ..vfd import OpenFileDescription, lowest_free_fd
 from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
-from .files import check_readable, inject_fd, read_at
+from .files import inject_fd, read_at
 
 FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
 MAP_ANONYMOUS = 0x20
@@ -280,55 +278,6 @@ def _is_virtual_arg(call: Call, index: int) -> bool:
     return found is not None
 
 
-@kernel_unless_virtual
-async def handle_sendfile(call: Call) -> Reply:
-    """sendfile(out, in, offset*, count) from a virtual file into a real fd."""
-    out_virtual = _is_virtual_arg(call, 0)
-    if out_virtual:
-        raise error(errno.EBADF)  # not open for writing
-    description = virtual_fd(call, 1)
-    return await _copy_out(call, description, call.int_arg(0), call.arg(2), call.arg(3), False)
-
-
-@kernel_unless_virtual
-async def handle_splice(call: Call) -> Reply:
-    """splice(in, off_in*, out, off_out*, len, flags) from a virtual file into a pipe."""
-    if _is_virtual_arg(call, 2):
-        raise error(errno.EBADF)
-    description = virtual_fd(call, 0)
-    return await _copy_out(call, description, call.int_arg(2), call.arg(1), call.arg(4), True)
-
-
-async def _copy_out(
-    call: Call, description: OpenFileDescription, out_fd: int, offset_pointer: int,
-    count: int, pipe_only: bool,
-) -> Reply:
-    check_readable(description)
-    out = _pidfd_getfd(call, out_fd)
-    try:
-        mode = os.fstat(out).st_mode
-        if pipe_only and not stat_module.S_ISFIFO(mode):
-            raise error(errno.EINVAL)
-        async with description.lock:
-            if offset_pointer:
-                (position,) = struct.unpack("<q", call.read_memory(offset_pointer, 8))
-                if position < 0:
-                    raise error(errno.EINVAL)
-            else:
-                position = description.offset
-            data = await read_at(call, description, position, min(count, 1 << 20))
-            written = 0
-            if data:
-                written = await trio.to_thread.run_sync(os.write, out, data, abandon_on_cancel=True)
-            if offset_pointer:
-                call.write_memory(offset_pointer, struct.pack("<q", position + written))
-            else:
-                description.offset = position + written
-        return written
-    finally:
-        os.close(out)
-
-
 def register(dispatcher: Dispatcher) -> None:
     """Route the other syscalls on virtual fds."""
     dispatcher.register("fcntl", handle_fcntl)
@@ -336,8 +285,6 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("dup2 dup3", handle_dup2)
     dispatcher.register("ioctl", handle_ioctl)
     dispatcher.register("mmap", handle_mmap)
-    dispatcher.register("sendfile", handle_sendfile)
-    dispatcher.register("splice", handle_splice)
     not_open_for_writing = "write pwrite64 writev pwritev pwritev2 fallocate vmsplice"
     dispatcher.register(not_open_for_writing, _answer_for(errno.EBADF))  # type: ignore[arg-type]
     dispatcher.register("ftruncate", _answer_for(errno.EINVAL))  # type: ignore[arg-type]

@@ -90,7 +90,15 @@ async def _write_common(
         raise error(errno.EINVAL)
     if vectors is None:
         vectors = _iovecs(call, call.arg(1), call.int_arg(2))
-    data = _gather(call, vectors)
+    return await _write_common_at(call, description, _gather(call, vectors), position)
+
+
+async def _write_common_at(
+    call: Call, description: OpenFileDescription, data: bytes, position: int | None
+) -> int:
+    """Write `data` to a virtual description at `position` (None: its file position, which
+    then moves; with O_APPEND to the file's new size)."""
+    _writable(description)
     handle = _handle(description)
     async with description.lock:
         start = description.offset if position is None else position
@@ -220,8 +228,10 @@ _LOFF = struct.Struct("<q")
 @kernel_unless_virtual
 async def handle_copy_file_range(call: Call) -> Reply:
     """copy_file_range(fd_in, off_in*, fd_out, off_out*, len, flags) between virtual files of
-    one mount: the provider's copy, else read and write here (the kernel's splice fallback).
-    Between a mount and anything else: EXDEV, as across two file systems."""
+    one provider type (the kernel's "same f_op->copy_file_range"): the provider's copy, else
+    -- EOPNOTSUPP, EXDEV (two mounts), ENOSYS -- read and write here, as fuse_copy_file_range
+    falls back to splice.  Between a mount and a real file: EXDEV, as across two file
+    system types."""
     vfds = call.session.vfds
     source = vfds.lookup_fd(call.tid, call.int_arg(0))
     target = vfds.lookup_fd(call.tid, call.int_arg(2))
@@ -239,7 +249,7 @@ async def handle_copy_file_range(call: Call) -> Reply:
         raise error(errno.EBADF)
     if source.location.attrs.is_dir:
         raise error(errno.EISDIR)
-    if source.location.mount is not target.location.mount:
+    if type(source.location.mount.provider) is not type(target.location.mount.provider):
         raise error(errno.EXDEV)
     length = min(call.arg(4), MAX_RW_COUNT)
     in_pointer, out_pointer = call.arg(1), call.arg(3)
