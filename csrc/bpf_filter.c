@@ -79,6 +79,11 @@ static size_t build_block(const struct spec_entry *entry, int fd_base,
     case ACTION_TRAP_FD: {
         int fds = __builtin_popcount(entry->fd_mask & 0x3f);
         int remaining = fds;
+        if (entry->value_arg >= 0) { /* that value: to the USER_NOTIF after the fd tests */
+            block[n++] = LOAD_ARG_LOW(entry->value_arg);
+            block[n++] = jump(BPF_JMP | BPF_JEQ | BPF_K, entry->value,
+                              (unsigned char)(3 * fds + 1), 0);
+        }
         for (int i = 0; i < 6; i++) {
             if (!(entry->fd_mask & (1 << i)))
                 continue;
@@ -90,7 +95,7 @@ static size_t build_block(const struct spec_entry *entry, int fd_base,
                               (unsigned char)(3 * remaining + 1), 0);
         }
         block[n++] = RET(SECCOMP_RET_ALLOW);
-        if (fds)
+        if (fds || entry->value_arg >= 0)
             block[n++] = RET(SECCOMP_RET_USER_NOTIF);
         break;
     }
@@ -118,6 +123,8 @@ struct block_reference {
     size_t jump_at; /* index of the JA */
     int action;
     int fd_mask;
+    int value_arg;
+    unsigned int value;
 };
 
 struct tree_builder {
@@ -140,6 +147,8 @@ static void build_tree(struct tree_builder *builder, size_t lo, size_t hi)
             reference->jump_at = program->length;
             reference->action = entry->action;
             reference->fd_mask = entry->action == ACTION_TRAP_FD ? entry->fd_mask : 0;
+            reference->value_arg = entry->action == ACTION_TRAP_FD ? entry->value_arg : -1;
+            reference->value = reference->value_arg >= 0 ? entry->value : 0;
             emit(program, stmt(BPF_JMP | BPF_JA, 0));
         }
         emit(program, RET(SECCOMP_RET_ALLOW));
@@ -165,7 +174,8 @@ static void place_blocks(struct tree_builder *builder)
         int found = 0;
         for (size_t j = 0; j < i; j++) {
             struct block_reference *earlier = &builder->references[j];
-            if (earlier->action == reference->action && earlier->fd_mask == reference->fd_mask) {
+            if (earlier->action == reference->action && earlier->fd_mask == reference->fd_mask &&
+                earlier->value_arg == reference->value_arg && earlier->value == reference->value) {
                 /* The earlier JA was patched: its target is that block's start. */
                 start = earlier->jump_at + 1 + program->code[earlier->jump_at].k;
                 found = 1;
@@ -173,7 +183,9 @@ static void place_blocks(struct tree_builder *builder)
             }
         }
         if (!found) {
-            struct spec_entry entry = {.action = reference->action, .fd_mask = reference->fd_mask};
+            struct spec_entry entry = {.action = reference->action, .fd_mask = reference->fd_mask,
+                                       .value_arg = reference->value_arg,
+                                       .value = reference->value};
             struct sock_filter block[BLOCK_MAX];
             size_t length = build_block(&entry, builder->fd_base, block);
             for (size_t j = 0; j < length; j++)

@@ -476,6 +476,8 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
 {
     if (entry->action == ACTION_PYTHON)
         return REASON_ALWAYS;
+    if (entry->value_arg >= 0 && (uint32_t)notif->data.args[entry->value_arg] == entry->value)
+        return REASON_ALWAYS; /* a request Python acts on whatever the fd */
     pid_t tid = (pid_t)notif->pid;
     int reason = 0;
     pthread_rwlock_rdlock(&config->lock);

@@ -61,6 +61,10 @@ struct spec_entry {
     int fd_mask;
     int path_arg[2];  /* index of a path argument, or -1 */
     int dirfd_arg[2]; /* index of its dirfd argument, or -1 for the cwd */
+    /* ACTION_TRAP_FD only: also queued (REASON_ALWAYS) when the low 32 bits of argument
+     * value_arg equal value (an ioctl request that acts on a real fd); -1: none */
+    int value_arg;
+    unsigned int value;
 };
 
 /* ---- bpf_filter.c ---- */

@@ -147,11 +147,12 @@ static int parse_spec_entry(PyObject *item, struct spec_entry *entry, int max_nr
     PyObject *tuple = PySequence_Fast(item, "spec entries must be sequences");
     if (!tuple)
         return -1;
-    if (PySequence_Fast_GET_SIZE(tuple) != 7) {
+    Py_ssize_t size = PySequence_Fast_GET_SIZE(tuple);
+    if (size != 7 && size != 9) {
         Py_DECREF(tuple);
         PyErr_SetString(PyExc_ValueError,
                         "spec entry must be (nr, action, fd_mask, path1_arg, dirfd1_arg, "
-                        "path2_arg, dirfd2_arg)");
+                        "path2_arg, dirfd2_arg[, value_arg, value])");
         return -1;
     }
     for (int i = 0; i < 7; i++) {
@@ -160,6 +161,24 @@ static int parse_spec_entry(PyObject *item, struct spec_entry *entry, int max_nr
             Py_DECREF(tuple);
             return -1;
         }
+    }
+    entry->value_arg = -1;
+    entry->value = 0;
+    if (size == 9) {
+        int value_arg = as_int(PySequence_Fast_GET_ITEM(tuple, 7));
+        unsigned long value = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(tuple, 8));
+        if (PyErr_Occurred()) {
+            Py_DECREF(tuple);
+            return -1;
+        }
+        if (value_arg < -1 || value_arg > 5 || value > 0xffffffffUL ||
+            (value_arg >= 0 && values[1] != ACTION_TRAP_FD)) {
+            Py_DECREF(tuple);
+            PyErr_Format(PyExc_ValueError, "syscall %d: bad value_arg/value", values[0]);
+            return -1;
+        }
+        entry->value_arg = value_arg;
+        entry->value = (unsigned int)value;
     }
     Py_DECREF(tuple);
     entry->nr = values[0];
@@ -569,7 +588,8 @@ static PyMethodDef Tracer_methods[METHOD_SLOTS];
 PyDoc_STRVAR(Tracer_doc,
 "Tracer(spec, fd_base=512, max_nr=470)\n\n"
 "One traced session: the seccomp filter built from `spec` (a sequence of\n"
-"(nr, action, fd_mask, path1_arg, dirfd1_arg, path2_arg, dirfd2_arg) tuples), the keeper\n"
+"(nr, action, fd_mask, path1_arg, dirfd1_arg, path2_arg, dirfd2_arg[, value_arg, value])\n"
+"tuples), the keeper\n"
 "and command processes, the listener thread that answers the fast path, the slow-path\n"
 "queue and tracee memory access.  See docs/tracer-core.md.  Dropping the object stops the\n"
 "listener and kills the session.");

@@ -224,38 +224,59 @@ def fail_blocked_syscall(tid: int, number: int, fd: int, code: int) -> bool:
     True if done; False if the thread was no longer in that syscall when it stopped (it then
     continues untouched).  Must run in one OS thread from seize to detach (ptrace's rule).
     """
+    return fail_blocked_syscalls([(tid, number, fd)], code) == 1
+
+
+def fail_blocked_syscalls(
+    threads: list[tuple[int, int, int]], code: int, before_resume: Callable[[], None] | None = None
+) -> int:
+    """:func:`fail_blocked_syscall` for each (tid, number, fd) at once: every thread is
+    stopped and given -`code` first, then `before_resume()` runs (the object can die while
+    none of them runs: whatever they do next sees it dead), then all are let go.  Returns how
+    many were failed.  Must run in one OS thread (ptrace's rule)."""
+    seized: list[int] = []
+    failed = 0
+    try:
+        for tid, number, fd in threads:
+            try:
+                _ptrace(PTRACE_SEIZE, tid, 0, 0)
+            except OSError as failure:
+                log.debug("cannot seize %d: %s", tid, failure)
+                continue
+            seized.append(tid)
+            try:
+                failed += _fail_stopped(tid, number, fd, code)
+            except OSError as failure:
+                log.debug("failing the syscall of %d: %s", tid, failure)
+        if before_resume is not None:
+            before_resume()
+    finally:
+        for tid in seized:
+            _detach(tid)
+    return failed
+
+
+def _fail_stopped(tid: int, number: int, fd: int, code: int) -> bool:
+    """Interrupt seized `tid`; if it was blocked in `number` on `fd`, make that return
+    -`code` (no restart).  Leaves it stopped."""
     from .cwd import _Registers
 
-    try:
-        _ptrace(PTRACE_SEIZE, tid, 0, 0)
-    except OSError as failure:
-        log.debug("cannot seize %d: %s", tid, failure)
-        return False
-    done = False
-    try:
-        _ptrace(PTRACE_INTERRUPT, tid)
+    _ptrace(PTRACE_INTERRUPT, tid)
+    status = _wait_stop(tid)
+    while status >> 16 != PTRACE_EVENT_STOP:
+        # A signal-delivery stop came first: deliver the signal now (a detach from our
+        # event stop could not: it would be lost -- glibc's SIGCANCEL, and pthread_join
+        # of that thread hangs for ever).  Our interrupt stops the thread again later.
+        signal_number = os.WSTOPSIG(status) if status >> 16 == 0 else 0
+        _ptrace(PTRACE_CONT, tid, 0, signal_number)
         status = _wait_stop(tid)
-        while status >> 16 != PTRACE_EVENT_STOP:
-            # A signal-delivery stop came first: deliver the signal now (a detach from our
-            # event stop could not: it would be lost -- glibc's SIGCANCEL, and pthread_join
-            # of that thread hangs for ever).  Our interrupt stops the thread again later.
-            signal_number = os.WSTOPSIG(status) if status >> 16 == 0 else 0
-            _ptrace(PTRACE_CONT, tid, 0, signal_number)
-            status = _wait_stop(tid)
-        registers = _Registers.get(tid)
-        result = ctypes.c_long(registers.rax).value  # type: ignore[attr-defined]
-        current = ctypes.c_long(registers.orig_rax).value  # type: ignore[attr-defined]
-        first = registers.rdi  # type: ignore[attr-defined]
-        if current == number and first == fd and result in _RESTART_CODES:
-            registers.rax = -code  # type: ignore[attr-defined]
-            registers.orig_rax = -1  # type: ignore[attr-defined]  # no restart
-            _Registers.set(tid, registers)
-            done = True
-    except OSError as failure:
-        log.debug("failing the syscall of %d: %s", tid, failure)
-    finally:
-        try:
-            _ptrace(PTRACE_DETACH, tid, 0, 0)
-        except OSError:
-            pass
-    return done
+    registers = _Registers.get(tid)
+    result = ctypes.c_long(registers.rax).value  # type: ignore[attr-defined]
+    current = ctypes.c_long(registers.orig_rax).value  # type: ignore[attr-defined]
+    first = registers.rdi  # type: ignore[attr-defined]
+    if current == number and first == fd and result in _RESTART_CODES:
+        registers.rax = -code  # type: ignore[attr-defined]
+        registers.orig_rax = -1  # type: ignore[attr-defined]  # no restart
+        _Registers.set(tid, registers)
+        return True
+    return False

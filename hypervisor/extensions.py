@@ -6,6 +6,9 @@ The hypervisor knows nothing of what plugs in here.  Three kinds of hook:
   answers with a kernel object of its own, injected at the caller's lowest free fd number
   (a device such as /dev/fuse, or a generated file such as /proc/PID/mountinfo);
 - **mount types**: a handler for mount(2) of the file-system types it accepts;
+- **an ioctl request** on fds that are not virtual (a device of the extension's, read
+  natively): the session must have been made with ``Session(trapped_ioctl=REQUEST)`` so
+  that the filter queues it whatever the fd;
 - the session's nursery (``Session.nursery``) and mount table, for what the handlers start.
 
 Special files are matched by the final component first (the C fast path only queues paths
@@ -39,6 +42,9 @@ class MountRequest:
     data: bytes | None
 
 
+IoctlHandler = Callable[["Call"], Awaitable[int | None]]
+"""``handler(call)`` → the ioctl's result, or None to let the kernel answer; OSError → errno."""
+
 MountHandler = Callable[["Call", MountRequest], Awaitable[int]]
 """``handler(call, request)`` → 0 (the mount is in the table) or OSError(errno)."""
 
@@ -57,6 +63,7 @@ class Extensions:
         self._special: list[_SpecialFile] = []
         self._mount_types: list[tuple[Callable[[bytes], bool], MountHandler]] = []
         self._push_names = push_names
+        self._ioctls: dict[int, IoctlHandler] = {}
 
     def add_special_file(
         self, names: Iterable[bytes], matches: Callable[[bytes], bool], opener: SpecialOpener
@@ -87,6 +94,14 @@ class Extensions:
     def add_mount_type(self, accepts: Callable[[bytes], bool], handler: MountHandler) -> None:
         """mount(2) of a file-system type for which `accepts(fstype)` holds goes to `handler`."""
         self._mount_types.append((accepts, handler))
+
+    def add_ioctl(self, request: int, handler: IoctlHandler) -> None:
+        """ioctl(fd, `request`, ...) on a non-virtual fd goes to `handler`."""
+        self._ioctls[request & 0xFFFFFFFF] = handler
+
+    def ioctl_handler(self, request: int) -> IoctlHandler | None:
+        """The handler of ioctl `request` on a non-virtual fd, if an extension takes it."""
+        return self._ioctls.get(request & 0xFFFFFFFF)
 
     def mount_handler(self, fstype: bytes) -> MountHandler | None:
         """The handler of mount(2) for `fstype`, if an extension takes it."""

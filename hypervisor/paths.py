@@ -145,13 +145,15 @@ class PathResolver:
         caller: Credentials | None = None,
         self_ids: tuple[int, int] | None = None,
         requester: Caller | None = None,
+        max_links: int = MAXSYMLINKS,
     ) -> Resolution:
         """Resolve `path` relative to `base` (the cwd or a dirfd's location).
 
         `follow=False` leaves a final symlink unresolved (lstat, readlink, O_NOFOLLOW), unless
         the path ends in "/".  `caller` enables search-permission checks in mounts with
         default_permissions; `self_ids` = (tgid, tid) makes /proc/self and /proc/thread-self
-        mean the caller; `requester` is passed to the provider with every request.
+        mean the caller; `requester` is passed to the provider with every request;
+        `max_links` symlinks may be followed before ELOOP (0: openat2's RESOLVE_NO_SYMLINKS).
         Raises :class:`WalkError` with the kernel's errno.
         """
         if len(path) + 1 > PATH_MAX:
@@ -162,7 +164,7 @@ class PathResolver:
         current: Location = ROOT if path.startswith(b"/") else base
         try:
             return await self._walk(
-                path, current, via_virtual, follow, caller, self_ids, requester
+                path, current, via_virtual, follow, caller, self_ids, requester, max_links
             )
         except WalkError:
             raise
@@ -178,6 +180,7 @@ class PathResolver:
         caller: Credentials | None,
         self_ids: tuple[int, int] | None,
         requester: Caller | None,
+        max_links: int = MAXSYMLINKS,
     ) -> Resolution:
         pending = [part for part in path.split(b"/") if part][::-1]  # a stack, next on top
         must_be_dir = path.endswith(b"/")
@@ -219,7 +222,7 @@ class PathResolver:
             links += 1
             if current.is_virtual:
                 via_virtual = True
-            if links > MAXSYMLINKS:
+            if links > max_links:
                 raise WalkError(errno.ELOOP, via_virtual)
             if not target:
                 raise WalkError(errno.ENOENT, via_virtual)

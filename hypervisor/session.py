@@ -100,6 +100,7 @@ class Session:
         *,
         tracer_factory: TracerFactory = default_tracer_factory,
         runtime_dir: str | None = None,
+        trapped_ioctl: int | None = None,
     ) -> None:
         self.mounts = mounts if mounts is not None else MountTable()
         if runtime_dir is None:
@@ -112,7 +113,9 @@ class Session:
         self.resolver = PathResolver(self.mounts, self._translate)
         self.processes = ProcessTable()
         self.dispatcher = Dispatcher()
-        self.tracer: Any = tracer_factory(syscalls.build_spec(), syscalls.FD_BASE, syscalls.MAX_NR)
+        self.tracer: Any = tracer_factory(
+            syscalls.build_spec(trapped_ioctl=trapped_ioctl), syscalls.FD_BASE, syscalls.MAX_NR
+        )
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
         self.low_fds = LowFdStandIns()
         self.fd_drops = DeathWatch()

@@ -233,9 +233,21 @@ RULES_BY_NR: dict[int, Rule] = {rule.nr: rule for rule in RULES}
 assert len(RULES_BY_NR) == len(RULES), "a syscall has two rules"
 
 
-def build_spec(rules: Iterable[Rule] = RULES) -> list[tuple[int, int, int, int, int, int, int]]:
-    """The spec list for `Tracer(spec, fd_base=FD_BASE, max_nr=MAX_NR)`."""
-    return [rule.spec_tuple() for rule in rules]
+def build_spec(
+    rules: Iterable[Rule] = RULES, trapped_ioctl: int | None = None
+) -> list[tuple[int, ...]]:
+    """The spec list for `Tracer(spec, fd_base=FD_BASE, max_nr=MAX_NR)`.
+
+    `trapped_ioctl`: an ioctl request queued to Python whatever its fd (a device of ours
+    read natively at a low fd, whose own ioctls the kernel would refuse: ENOTTY on a
+    socket); the ioctl rule then carries ``(value_arg=1, value)`` (docs/tracer-core.md)."""
+    spec: list[tuple[int, ...]] = []
+    for rule in rules:
+        entry: tuple[int, ...] = rule.spec_tuple()
+        if trapped_ioctl is not None and rule.name == "ioctl":
+            entry += (1, trapped_ioctl & 0xFFFFFFFF)
+        spec.append(entry)
+    return spec
 
 
 def rule_for(number: int) -> Rule | None:

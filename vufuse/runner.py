@@ -8,6 +8,7 @@ import shutil
 import sys
 
 from .control import ControlledMounting, ControlServer
+from .session_fuse import FUSE_DEV_IOC_CLONE
 
 PROMPT_PREFIX = "(vufuse) "
 """What `vufuse shell` puts before the prompt (also in $VUFUSE_PS1 for prompts of one's own)."""
@@ -75,7 +76,7 @@ def run_session(argv: list[str] | None, *, stats: bool = False,
 
     from hypervisor.session import Session
 
-    session = Session()
+    session = Session(trapped_ioctl=FUSE_DEV_IOC_CLONE)
     mounting = ControlledMounting(session)
     server = ControlServer(session, mounting, tracer_stats=session.tracer.stats)
     env = dict(os.environ)

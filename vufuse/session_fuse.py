@@ -16,11 +16,13 @@ through the hypervisor's extension points (docs/hypervisor.md, "Extension points
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
 import socket
 import stat as stat_module
+import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -48,6 +50,10 @@ from .devfuse import FuseProvider, parse_mount_data, show_super_options, start_f
 log = logging.getLogger("vufuse")
 
 FUSE_DEVICE = b"/dev/fuse"
+FUSE_DEV_IOC_CLONE = 0x8004E500
+"""_IOR(229, 0, uint32_t): ``ioctl(fresh_fd, FUSE_DEV_IOC_CLONE, &mounted_fd)`` makes a fresh
+/dev/fuse another reader of a mounted one's connection (libfuse's clone_fd, one per worker).
+The session must trap it: ``Session(trapped_ioctl=FUSE_DEV_IOC_CLONE)``."""
 SOCKET_BUFFER = 4 << 20
 """Asked for both ends' SO_SNDBUF/SO_RCVBUF; the kernel caps it at net.core.[wr]mem_max (and
 doubles it).  A SEQPACKET message must fit the sender's buffer: devfuse caps max_pages so that
@@ -64,6 +70,9 @@ _POLL_WAITS = frozenset(
 SHUTDOWN_TIMEOUT = 5.0
 """How long an unmounted device keeps failing reads with ENODEV before it just hangs up."""
 POLLER_TIMEOUT = 1.0
+"""How long a daemon woken from poll/epoll by the hang-up is followed to its device read."""
+_PIDFD_GETFD = syscalls.nr("pidfd_getfd")
+_libc = ctypes.CDLL(None, use_errno=True)
 
 REQUEST_TIMEOUT_VARIABLE = "VUFUSE_REQUEST_TIMEOUT"
 """In the environment of the process that calls mount(2): that mount's request timeout in
@@ -84,7 +93,6 @@ def request_timeout_of(pid: int) -> int:
             value = entry[len(prefix) :]
             return min(int(value), 0xFFFF) if value.isdigit() else 0
     return 0
-"""How long a daemon woken from poll/epoll by the hang-up is followed to its device read."""
 
 
 def is_fuse_type(fstype: bytes) -> bool:
@@ -116,15 +124,82 @@ class Device:
             except OSError:  # BlockingIOError: empty; anything else: nothing to drain
                 return
 
-    def close(self) -> None:
-        """Hang up our end (the daemon's reads then return 0)."""
+    def close(self, holder: tuple[int, int] | None = None) -> None:
+        """Hang up our end (the daemon's reads then return 0).
+
+        With `holder` (pid, fd of a process holding the daemon's end), hang up so that the
+        daemon's end polls POLLERR from then on, as /dev/fuse does once unmounted
+        (fuse_dev_poll: EPOLLERR when not connected; libfuse's fuse_kern_unmount trusts it
+        and skips its own umount2 and fusermount3 -u): a socket closed while its receive
+        queue holds a message leaves its peer in error (ECONNRESET), so one byte is sent to
+        us from a copy of the daemon's end first, and left unread."""
         self.drain()
+        if not self.closed and holder is not None:
+            _leave_unread(self.ours, self.inode, *holder)
         if not self.closed:
             self.closed = True
             if self.connection_socket is not None:
                 self.connection_socket.close()  # tells trio's waiters first
             else:
                 self.ours.close()
+
+
+def _pidfd_getfd(pid: int, fd: int) -> int:
+    """A copy, here, of fd `fd` of process `pid`; -1 if that cannot be had."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return -1
+    try:
+        return int(_libc.syscall(_PIDFD_GETFD, pidfd, fd, 0))
+    finally:
+        os.close(pidfd)
+
+
+def _is_cloexec(tid: int, fd: int) -> bool:
+    """Whether fd `fd` of thread `tid` is close-on-exec (/proc/TID/fdinfo's flags)."""
+    try:
+        with open(f"/proc/{tid}/fdinfo/{fd}") as info:
+            for line in info:
+                if line.startswith("flags:"):
+                    return bool(int(line.split()[1], 8) & os.O_CLOEXEC)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def _leave_unread(ours: socket.socket, inode: int, pid: int, fd: int) -> None:
+    """Send one message to `ours` from fd `fd` of process `pid`, if that is still its peer
+    (socket inode `inode`)."""
+    number = _pidfd_getfd(pid, fd)
+    if number < 0:
+        return
+    with socket.socket(fileno=number) as theirs:
+        try:
+            if os.fstat(theirs.fileno()).st_ino == inode:
+                theirs.send(b"\0", socket.MSG_DONTWAIT)
+        except OSError:
+            pass
+
+
+def _fail_device_waits(readers: list[tuple[int, int, int]],
+                       pollers: list[tuple[int, set[int]]], hang_up: Callable[[], None]) -> int:
+    """Fail the threads blocked reading the device with ENODEV and hang up before any of
+    them runs again (libfuse polls the device for POLLERR right after its loop ends); the
+    threads waiting in poll/epoll are woken by the hang-up and followed to their next read
+    of the device, failed the same way (a read of 0 is libfuse's "short read on fuse
+    device", exit 1).  In one OS thread: ptrace's rule."""
+    failed = 0
+
+    def then() -> None:
+        nonlocal failed
+        if pollers:
+            failed += blocked.fail_next_syscall(pollers, _DEVICE_READS, errno.ENODEV, hang_up,
+                                                POLLER_TIMEOUT)
+        else:
+            hang_up()
+
+    return blocked.fail_blocked_syscalls(readers, errno.ENODEV, then) + failed
 
 
 class FuseMounting:
@@ -135,6 +210,7 @@ class FuseMounting:
         self.devices: dict[int, Device] = {}
         session.extensions.add_device(FUSE_DEVICE, self._open_device)
         session.extensions.add_mount_type(is_fuse_type, self._mount)
+        session.extensions.add_ioctl(FUSE_DEV_IOC_CLONE, self._clone)
 
     # ------------------------------------------------------------------ /dev/fuse
 
@@ -156,6 +232,36 @@ class FuseMounting:
             return None
         inode = socket_inode(link)
         return None if inode is None else self.devices.get(inode)
+
+    async def _clone(self, call: Call) -> int | None:
+        """FUSE_DEV_IOC_CLONE (fuse_dev_ioctl_clone): the fresh device's fd is replaced by
+        another fd of the mounted one's socket -- one queue that every clone reads, as the
+        kernel's shared input queue, and replies from any of them reach the connection.
+        EINVAL unless the argument is a device of ours (EPERM if not mounted yet) and the fd a
+        fresh one."""
+        fresh = self._device_of(call, call.int_arg(0))
+        if fresh is None:
+            return None  # not a device of ours: the kernel's answer
+        (master_fd,) = struct.unpack("<i", call.read_memory(call.arg(2), 4))  # EFAULT
+        master = self._device_of(call, master_fd)
+        if master is None:
+            raise OSError(errno.EINVAL, "not a FUSE device")
+        if master.provider is None or master.closed:
+            raise OSError(errno.EPERM, "FUSE device not mounted (Linux 6.18: fuse_get_dev)")
+        if fresh.provider is not None or fresh.closed:
+            raise OSError(errno.EINVAL, "device already in use")
+        copy = _pidfd_getfd(call.tgid, master_fd)
+        if copy < 0:
+            raise OSError(errno.EINVAL, "cannot take the mounted device")
+        try:
+            cloexec = _is_cloexec(call.tid, call.int_arg(0))
+            call.session.tracer.addfd(call.notification.id, copy, newfd=call.int_arg(0),
+                                      cloexec=cloexec)
+        finally:
+            os.close(copy)
+        self.devices.pop(fresh.inode, None)
+        fresh.close()
+        return 0
 
     # ------------------------------------------------------------------ mount(2)
 
@@ -211,44 +317,47 @@ class FuseMounting:
     async def _shut_down(self, device: Device) -> None:
         """Make the daemon learn of the unmount as from the kernel: its reads fail ENODEV.
 
-        Every thread blocked in read/readv/splice on the device gets -ENODEV (ptrace, D3);
-        we keep our end open meanwhile, so that a thread that reads later blocks (and is
-        failed in the next round) instead of reading 0, which libfuse calls a "short read"
-        and exits 1 on.  A daemon that waits in poll/epoll instead (trio, asyncio: pyfuse3)
-        is woken by the hang-up of our end as soon as one of its threads waits so and none
-        reads, and followed to its next read of the device, which fails ENODEV too.
+        We wait (5 ms, doubling to 100 ms) until one of its threads waits for the device:
+        blocked in read/readv/splice on it, or in poll/epoll.  Then, all at once (D3):
+        every blocked read gets -ENODEV (ptrace), our end is hung up so that the device
+        polls POLLERR, and the threads in poll/epoll are followed to their next read of the
+        device, which fails ENODEV too.  Until then our end stays open, so that a thread
+        busy elsewhere that reads later blocks instead of reading 0 (libfuse's "short read").
         """
         started = trio.current_time()
         deadline = started + SHUTDOWN_TIMEOUT
         delay = 0.005
         failed = 0
+        holder: tuple[int, int] | None = None
+
+        def hang_up() -> None:  # from a worker thread, while the daemon's threads are stopped
+            trio.from_thread.run_sync(device.close, holder)
+
         try:
             while trio.current_time() < deadline:
                 device.drain()
                 holders = await trio.to_thread.run_sync(blocked.holders, device.inode)
                 if not holders:
                     break
-                readers = 0
+                pid, fds = next(iter(holders.items()))
+                holder = (pid, min(fds))
+                readers: list[tuple[int, int, int]] = []
                 pollers: list[tuple[int, set[int]]] = []
                 for pid, fds in holders.items():
-                    for tid, number, fd in blocked.blocked_threads(pid, fds, _DEVICE_READS):
-                        readers += 1
-                        failed += await trio.to_thread.run_sync(
-                            blocked.fail_blocked_syscall, tid, number, fd, errno.ENODEV
-                        )
+                    readers += blocked.blocked_threads(pid, fds, _DEVICE_READS)
                     pollers += [(tid, fds) for tid in blocked.threads_in(pid, _POLL_WAITS)]
-                if pollers and not readers:
-                    # Hang up to wake them, and fail the read each then makes (libfuse takes
-                    # a read of 0 for "short read on fuse device" and exits 1).
+                if readers or pollers:
                     failed += await trio.to_thread.run_sync(
-                        blocked.fail_next_syscall, pollers, _DEVICE_READS, errno.ENODEV,
-                        lambda: trio.from_thread.run_sync(device.close), POLLER_TIMEOUT,
+                        _fail_device_waits, readers, pollers, hang_up
                     )
                     break
                 await trio.sleep(delay)
                 delay = min(delay * 2, 0.1)
         finally:
-            device.close()
+            if not device.closed:
+                holders = await trio.to_thread.run_sync(blocked.holders, device.inode)
+                holder = next(((pid, min(fds)) for pid, fds in holders.items()), None)
+            device.close(holder)
             self.devices.pop(device.inode, None)
             log.debug("device socket:[%d]: %d blocked read(s) failed with ENODEV, hung up "
                       "after %.1f ms", device.inode, failed,

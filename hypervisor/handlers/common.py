@@ -83,6 +83,7 @@ async def resolve(
     at_flags: int = 0,
     real_too: bool = False,
     path: bytes | None = None,
+    max_links: int | None = None,
 ) -> Resolution:
     """Resolve path argument `path_arg` (relative to dirfd argument `dirfd_arg`).
 
@@ -90,6 +91,7 @@ async def resolve(
     An empty path with AT_EMPTY_PATH in `at_flags` names the dirfd itself (so does a NULL
     path since 6.11).  `real_too` returns real results the kernel could reach alone as well.
     `path` is the path itself when it is not a string argument (a sockaddr_un's).
+    `max_links`: symlinks the walk may follow (0 for openat2's RESOLVE_NO_SYMLINKS).
     """
     if path is not None:
         pass
@@ -115,6 +117,7 @@ async def resolve(
             result = await call.session.resolver.resolve(
                 path, base, follow=follow, caller=call.credentials if checks else None,
                 self_ids=(call.tgid, call.tid), requester=call.caller,
+                **({} if max_links is None else {"max_links": max_links}),
             )
         except WalkError as failure:
             if not failure.virtual:

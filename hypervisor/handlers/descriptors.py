@@ -221,9 +221,14 @@ async def _read_whole(call: Call, description: OpenFileDescription, size: int) -
 
 @kernel_unless_virtual
 async def handle_ioctl(call: Call) -> Reply:
-    """FIOCLEX/FIONCLEX are per-fd (kernel-true); FIONREAD as for a file; else ENOTTY."""
-    description = virtual_fd(call, 0)
+    """FIOCLEX/FIONCLEX are per-fd (kernel-true); FIONREAD as for a file; else ENOTTY.
+    On a real fd: an extension's request (its device, read natively), else the kernel's."""
     request = call.arg(1) & 0xFFFFFFFF
+    if call.session.vfds.lookup_fd(call.tid, call.int_arg(0)) is None:
+        handler = call.session.extensions.ioctl_handler(request)
+        result = None if handler is None else await handler(call)
+        return CONTINUE if result is None else result
+    description = virtual_fd(call, 0)
     if request in (FIOCLEX, FIONCLEX):
         return CONTINUE
     if description.path_only:

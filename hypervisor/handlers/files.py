@@ -127,12 +127,14 @@ def _check_open(location: VirtualLocation, flags: int, call: Call) -> None:
         permission.check(attrs, call.credentials, mask or permission.MAY_READ)
 
 
-async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int) -> Reply:
+async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int,
+                max_links: int | None = None) -> Reply:
     follow = not flags & O_NOFOLLOW and not (flags & O_CREAT and flags & O_EXCL)
     extensions = call.session.extensions
     try:
         result = await resolve(
-            call, path_arg, dirfd_arg, follow=follow, real_too=extensions.has_special_files
+            call, path_arg, dirfd_arg, follow=follow, real_too=extensions.has_special_files,
+            max_links=max_links,
         )
     except OSError as failure:
         if failure.errno == errno.ENOENT and flags & O_CREAT and flags & O_TMPFILE != O_TMPFILE:
@@ -238,12 +240,25 @@ async def handle_openat2(call: Call) -> Reply:
     if size < _OPEN_HOW.size:
         raise LetKernel  # EINVAL from the kernel
     try:
-        flags, mode, _resolve = _OPEN_HOW.unpack(call.read_memory(call.arg(2), _OPEN_HOW.size))
+        flags, mode, how = _OPEN_HOW.unpack(call.read_memory(call.arg(2), _OPEN_HOW.size))
     except OSError:
         raise LetKernel from None
     if flags & ~_VALID_OPEN_FLAGS or (mode and not flags & (O_CREAT | O_TMPFILE)):
         raise LetKernel
-    return await _open(call, 1, 0, flags, mode)
+    if how & ~_RESOLVE_VALID or (how & RESOLVE_BENEATH and how & RESOLVE_IN_ROOT):
+        raise LetKernel  # EINVAL: the kernel checks it before the walk
+    if how & RESOLVE_CACHED and flags & (O_TRUNC | O_CREAT | O_TMPFILE):
+        raise LetKernel
+    if how & (RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_CACHED):
+        # Not emulated: reject rather than open what the flags forbid (docs/hypervisor.md).
+        await resolve(call, 1, 0, follow=not flags & O_NOFOLLOW)  # LetKernel if all real
+        raise error(errno.EAGAIN if how & RESOLVE_CACHED else errno.EXDEV)
+    return await _open(call, 1, 0, flags, mode, 0 if how & RESOLVE_NO_SYMLINKS else None)
+
+
+RESOLVE_NO_XDEV, RESOLVE_NO_SYMLINKS = 0x01, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+_RESOLVE_VALID = 0x3F
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Run as ``python3 splice_probe.py MOUNT1 MOUNT2 REALDIR`` where MOUNT1/a holds b"hello-world\\n"
 and MOUNT1, MOUNT2 are two FUSE mounts.  Prints one line per call, ``name result``, where
 result is the byte count or the errno name, then the length and contents of the files
-written (NULs as dots).  The same output is expected on the kernel's FUSE (tests/e2e/test_splice.py).
+written (NULs as dots).  The same output is expected on the kernel's FUSE
+(tests/e2e/test_splice.py).
 """
 
 from __future__ import annotations
