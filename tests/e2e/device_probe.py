@@ -1,10 +1,12 @@
 """A minimal FUSE daemon that reports what its /dev/fuse shows after the unmount.
 
 ``python3 device_probe.py MOUNTPOINT``: opens /dev/fuse, mounts it with mount(2) (as root on
-the kernel; anyone inside `vufuse run`), answers INIT, GETATTR of the root and STATFS (ENOSYS
-to the rest) from one thread, and once a read of the device fails prints ``read ERRNO`` and
-``poll REVENTS`` (poll with no events asked, as libfuse's fuse_kern_unmount does), then exits
-0.  The kernel answers ``read ENODEV`` and ``poll POLLERR`` (fuse_dev_poll).
+the kernel; anyone inside `vufuse run`), prints ``mounted`` as soon as mount(2) returns, starts a
+``stat`` of the mount and waits until it blocks (``stat waits``: accesses wait for INIT), then
+answers INIT, GETATTR of the root and STATFS (ENOSYS to the rest) from one thread; once a read
+of the device fails it prints ``read ERRNO``, ``poll REVENTS`` (poll with no events asked, as
+libfuse's fuse_kern_unmount does) and what the stat said, then exits 0.  The kernel answers
+``read ENODEV`` and ``poll POLLERR`` (fuse_dev_poll), and the stat ``directory``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import errno
 import os
 import select
 import struct
+import subprocess
 import sys
+import time
 
 IN_HEADER = struct.Struct("<IIQQIIIHH")
 OUT_HEADER = struct.Struct("<IiQ")
@@ -44,6 +48,21 @@ def answer(fd: int, opcode: int, unique: int, body: bytes) -> None:
         reply(fd, unique, errno.ENOSYS)
 
 
+def waits_in_stat(pid: int) -> bool:
+    """Whether process `pid` gets to block in its stat of the mount (statx, newfstatat)
+    rather than finishing first; bounded (30 s)."""
+    for _ in range(3000):
+        try:
+            with open(f"/proc/{pid}/syscall") as status:
+                number = status.read().split(" ", 1)[0]
+        except OSError:
+            return False
+        if number in ("332", "262", "4", "6"):  # statx, newfstatat, stat, lstat
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def main() -> None:
     """Mount, serve until a read fails, report."""
     mountpoint = sys.argv[1]
@@ -53,7 +72,11 @@ def main() -> None:
     if libc.mount(b"probe", os.fsencode(mountpoint), b"fuse.probe", 0, data.encode()) != 0:
         print("mount", errno.errorcode[ctypes.get_errno()], flush=True)
         sys.exit(1)
-    print("mounted", flush=True)
+    print("mounted", flush=True)  # mount(2) returned; INIT is not answered yet
+    # An access made now waits for INIT's answer (fc->initialized), then succeeds.
+    stat = subprocess.Popen(["stat", "-c", "%F", mountpoint], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    print("stat", "waits" if waits_in_stat(stat.pid) else "did not wait", flush=True)
     while True:
         try:
             message = os.read(fd, 1 << 20)
@@ -71,6 +94,7 @@ def main() -> None:
     names = [name for name in ("POLLIN", "POLLOUT", "POLLERR", "POLLHUP")
              if revents & getattr(select, name)]  # fmt: skip
     print("poll", "|".join(names) or "0", flush=True)
+    print("stat said", stat.communicate(timeout=30)[0].decode().strip(), flush=True)
 
 
 if __name__ == "__main__":

@@ -37,14 +37,15 @@ cat probe.out
 @pytest.mark.e2e
 @pytest.mark.parametrize("route", sorted(UNMOUNT))
 def test_device_after_unmount(sessions: Sessions, route: str) -> None:
-    """read ENODEV, then poll POLLERR, and the daemon exits 0."""
+    """mount(2) returns before INIT is answered and a stat made then waits for it; after
+    the unmount read ENODEV, then poll POLLERR, and the daemon exits 0."""
     run = sessions.run(PROBE_SCRIPT.format(python=sys.executable, probe=PROBE,
                                            unmount=UNMOUNT[route]))
     assert run.status == 0, run.output
-    assert run.lines()[:5] == ["directory", "unmount rc=0", "probe rc=0", "mounted",
-                               "read ENODEV"], run.output
+    assert run.lines()[:6] == ["directory", "unmount rc=0", "probe rc=0", "mounted",
+                               "stat waits", "read ENODEV"], run.output
     # The kernel's is POLLERR alone; a hung-up socket adds POLLHUP (docs/decisions.md D3).
-    assert run.lines()[5:] == ["poll POLLERR|POLLHUP"], run.output
+    assert run.lines()[6:] == ["poll POLLERR|POLLHUP", "stat said directory"], run.output
 
 
 @pytest.mark.kernel
@@ -58,8 +59,9 @@ def test_device_after_unmount_on_kernel_fuse(tmp_path: Path) -> None:
                                   unmount=UNMOUNT["fusermount3"])
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, check=False)
-    assert done.stdout.splitlines() == ["directory", "unmount rc=0", "probe rc=0", "mounted",
-                                        "read ENODEV", "poll POLLERR"], done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        "directory", "unmount rc=0", "probe rc=0", "mounted", "stat waits", "read ENODEV",
+        "poll POLLERR", "stat said directory"], done.stdout + done.stderr
 
 
 @pytest.mark.e2e
