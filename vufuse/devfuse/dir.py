@@ -11,7 +11,7 @@ import stat as stat_module
 from hypervisor.provider import Caller
 from vufuse import protocol as p
 
-from .inode import Inode, deadline, invalid_attr
+from .inode import STATX_BASIC_STATS, Inode, deadline, invalid_attr
 from .superblock import Superblock
 
 
@@ -81,14 +81,19 @@ async def getattr(
     *,
     fh: int | None = None,
     force: bool = False,
+    mask: int = STATX_BASIC_STATS,
 ) -> p.Attr:
     """Attributes of ``inode``: cached until the attribute timeout, else GETATTR.
 
-    ``fh`` is the open file's handle for fstat of a regular file (FUSE_GETATTR_FH).  A reply
-    with another file type marks the inode bad: EIO now and for all later I/O on it.
+    The cache also goes stale for the statx fields in ``mask`` (stat asks for
+    STATX_BASIC_STATS) when one of them was invalidated on its own: st_atime after a READ
+    (fuse_update_get_attr).  ``fh`` is the open file's handle for fstat of a regular file
+    (FUSE_GETATTR_FH).  A reply with another file type marks the inode bad: EIO now and for
+    all later I/O on it.
     """
     inode.check()
-    if not force and inode.attr_deadline > sb.clock():
+    fresh = inode.attr_deadline > sb.clock() and not inode.inval_mask & mask
+    if not force and fresh:
         return inode.attr
     arg = p.GetattrIn()
     if fh is not None and inode.file_type == stat_module.S_IFREG:
@@ -107,7 +112,10 @@ async def readlink(sb: Superblock, inode: Inode, caller: Caller | None) -> bytes
     inode.check()
     if inode.file_type != stat_module.S_IFLNK:
         raise OSError(errno.EINVAL, "not a symlink")
-    body = await sb.connection.call(p.ReadlinkRequest(sb.header(inode.nodeid, caller)))
+    try:
+        body = await sb.connection.call(p.ReadlinkRequest(sb.header(inode.nodeid, caller)))
+    finally:
+        sb.inodes.invalidate_atime(inode)
     target: bytes = body or b""
     if b"\0" in target:
         target = target[: target.index(b"\0")]

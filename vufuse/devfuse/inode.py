@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from vufuse import protocol as p
 
 PAGE_SIZE = 4096
+STATX_ATIME = 0x20
+STATX_SIZE = 0x200
+STATX_BASIC_STATS = 0x7FF
+"""What stat(2), lstat(2) and fstat(2) ask of the filesystem (vfs_getattr's request mask)."""
 _MAX_SIZE = (1 << 63) - 1
 _VALID_TYPES = frozenset({
     stat_module.S_IFREG, stat_module.S_IFDIR, stat_module.S_IFLNK, stat_module.S_IFCHR,
@@ -58,6 +62,7 @@ class Inode:
     advise_readdirplus: bool = False  # FUSE_I_ADVISE_RDPLUS (on a directory)
     init_readdirplus: bool = False  # FUSE_I_INIT_RDPLUS: brought in by READDIRPLUS, unused
     cache_epoch: int = 0  # bumped by every invalidation: a READ that raced one is not cached
+    inval_mask: int = 0  # fuse_inode.inval_mask: statx fields to fetch again despite the timeout
 
     @property
     def file_type(self) -> int:
@@ -96,6 +101,7 @@ class InodeTable:
         self.clock = clock
         self.auto_inval_data = False
         self.explicit_inval_data = False
+        self.readonly = False  # IS_RDONLY: a read-only superblock keeps its atimes
         root_attr = p.Attr(ino=p.ROOT_ID, mode=root_mode, nlink=1)
         # fuse_get_root_inode: attributes from rootmode only, already stale.
         self.root = Inode(p.ROOT_ID, 0, root_attr, clock() - 1, nlookup=1)
@@ -154,6 +160,7 @@ class InodeTable:
         old = inode.attr
         inode.attr = attr
         inode.attr_deadline = deadline(self.clock(), valid, valid_nsec)
+        inode.inval_mask = 0
         if inode.file_type != stat_module.S_IFREG:
             return  # directories: the readdir cache checks mtime itself
         if old.size != attr.size:
@@ -168,6 +175,13 @@ class InodeTable:
     def invalidate_attr(self, inode: Inode) -> None:
         """fuse_invalidate_attr: the next getattr asks the daemon."""
         inode.attr_deadline = self.clock() - 1
+
+    def invalidate_atime(self, inode: Inode) -> None:
+        """fuse_invalidate_atime, after every READ, READDIR(PLUS) and READLINK sent: the
+        daemon may have moved st_atime, so the next stat asks again; permission checks,
+        which need no atime, keep using the cached attributes."""
+        if not self.readonly:
+            inode.inval_mask |= STATX_ATIME
 
     def release_if_unused(self, inode: Inode) -> None:
         """Evict ``inode`` once nothing holds it, owing the daemon FORGET(nlookup)."""

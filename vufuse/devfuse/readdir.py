@@ -45,15 +45,18 @@ async def readdir(file: FuseFile, offset: int, caller: Caller | None) -> list[p.
     plus = use_readdirplus(sb, inode, offset)
     arg = p.ReadIn(fh=file.fh, offset=offset, size=PAGE_SIZE, flags=file.flags & 0xFFFFFFFF)
     header = sb.header(inode.nodeid, caller)
+    try:
+        request = p.ReaddirplusRequest(header, arg) if plus else p.ReaddirRequest(header, arg)
+        body = await sb.connection.call(request)
+    finally:
+        sb.inodes.invalidate_atime(inode)  # fuse_readdir_uncached, whatever the answer
     if plus:
-        body = await sb.connection.call(p.ReaddirplusRequest(header, arg))
         plus_entries: tuple[p.DirentPlus, ...] = body or ()
         for item in plus_entries:
             _link(sb, inode, item)
         await sb.flush_forgets()
         entries = [item.dirent for item in plus_entries]
     else:
-        body = await sb.connection.call(p.ReaddirRequest(header, arg))
         entries = list(body or ())
     if cache_dir:
         _add_to_cache(inode, offset, entries)
