@@ -50,6 +50,14 @@ mkdir -p /run/sshd
 
 "$repo/tools/fetch-libfuse-examples.sh" "$externals/libfuse"
 
+# The real pyfuse3 (PyPI sdist built against libfuse3) with its examples, for the
+# real-pyfuse3:* rows and pyfuse3's own suite; pytest into that venv to run the suite with it.
+VUFUSE_REAL_PYFUSE3="$externals/real-pyfuse3" "$repo/tests/e2e/setup_real_pyfuse3.sh"
+if ! "$externals/real-pyfuse3/venv/bin/python" -c "import pytest" 2>/dev/null; then
+    "$externals/real-pyfuse3/venv/bin/python" -m pip install -q --disable-pip-version-check \
+        "pytest>=8" >>"$externals/compat-venv.log" 2>&1 || { cat "$externals/compat-venv.log" >&2; exit 1; }
+fi
+
 if [ ! -x "$venv/bin/python" ]; then
     /usr/bin/python3 -m venv "$venv"
 fi

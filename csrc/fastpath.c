@@ -461,6 +461,10 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
         pthread_rwlock_unlock(&config->lock);
         return reason;
     }
+    if (entry->action == ACTION_TRAP_VIRTUAL && config->virtual_inodes.live) {
+        pthread_rwlock_unlock(&config->lock);
+        return REASON_ALWAYS; /* exec/exit_group may drop a virtual fd: FLUSH (Python) */
+    }
     for (int i = 0; i < 6 && !reason; i++) {
         if (!(entry->fd_mask & (1 << i)))
             continue;

@@ -24,6 +24,8 @@ from . import mountinfo, syscalls
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
+from .handlers.fdtable import DeathWatch
+from .lowfd import LowFdStandIns
 from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
 from .process import ProcessTable
@@ -39,7 +41,7 @@ def default_tracer_factory(spec: list[tuple[int, ...]], fd_base: int, max_nr: in
     from . import _tracer
 
     for name in ("ACTION_TRAP", "ACTION_TRAP_FD", "ACTION_ENOSYS", "ACTION_PYTHON",
-                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD"):
+                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD", "ACTION_TRAP_VIRTUAL"):
         if getattr(_tracer, name) != getattr(syscalls, name):
             raise RuntimeError(f"hypervisor._tracer disagrees on {name}")
     return _tracer.Tracer(spec, fd_base=fd_base, max_nr=max_nr)
@@ -109,6 +111,9 @@ class Session:
         self.dispatcher = Dispatcher()
         self.tracer: Any = tracer_factory(syscalls.build_spec(), syscalls.FD_BASE, syscalls.MAX_NR)
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
+        self.low_fds = LowFdStandIns()
+        self.fd_drops = DeathWatch()
+        self.vfds.before_release = self.fd_drops.last_close
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
@@ -211,11 +216,15 @@ class Session:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
                 self.vfds.attach(nursery)
+                self.low_fds.attach(nursery)
+                self.fd_drops.nursery = nursery
                 self.tracer.spawn(list(argv), env, cwd)
                 previous = _ignore_terminal_signals()
                 try:
                     nursery.start_soon(self._serve, nursery)
                     status = await self._wait_for_command()
+                    with trio.move_on_after(FINAL_WRITE_BACK_TIMEOUT):
+                        await self.low_fds.finish_all()  # while the daemons still run
                 finally:
                     _restore_signals(previous)
                 nursery.cancel_scope.cancel()
@@ -271,6 +280,7 @@ class Session:
             self.tracer.close()
         except Exception:
             log.debug("close failed", exc_info=True)
+        self.low_fds.close()
         await self.vfds.release_all()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
@@ -300,6 +310,8 @@ def _describe(reply: object) -> str:
     return str(reply)
 
 
+FINAL_WRITE_BACK_TIMEOUT = 30.0
+"""Seconds the session waits, once its command is gone, for redirections to be written back."""
 _TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
 
 

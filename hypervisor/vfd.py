@@ -14,7 +14,7 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import trio
@@ -78,6 +78,8 @@ class VirtualFdTable:
         self._add_inode = add_inode
         self._remove_inode = remove_inode
         self._nursery: trio.Nursery | None = None
+        self.before_release: Callable[[OpenFileDescription], Awaitable[None]] | None = None
+        """Awaited once the last copy is gone, before RELEASE (FLUSHes still owed)."""
 
     def attach(self, nursery: trio.Nursery) -> None:
         """Run hang-up watchers in `nursery` (the session's)."""
@@ -159,6 +161,11 @@ class VirtualFdTable:
             log.debug("remove_virtual_inode failed", exc_info=True)
         description.our_end.close()
         if description.handle is not None:
+            if self.before_release is not None:
+                try:
+                    await self.before_release(description)
+                except Exception:
+                    log.exception("before_release failed")
             try:
                 await description.handle.release()
             except Exception:

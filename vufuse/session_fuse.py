@@ -64,6 +64,26 @@ _POLL_WAITS = frozenset(
 SHUTDOWN_TIMEOUT = 5.0
 """How long an unmounted device keeps failing reads with ENODEV before it just hangs up."""
 POLLER_TIMEOUT = 1.0
+
+REQUEST_TIMEOUT_VARIABLE = "VUFUSE_REQUEST_TIMEOUT"
+"""In the environment of the process that calls mount(2): that mount's request timeout in
+seconds (the kernel's default_request_timeout sysctl, per mount; the daemon's own INIT value
+wins).  Export it in the session to give every mount one."""
+
+
+def request_timeout_of(pid: int) -> int:
+    """The mounting process's :data:`REQUEST_TIMEOUT_VARIABLE` (0: none or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as file:
+            environment = file.read()
+    except OSError:
+        return 0
+    prefix = REQUEST_TIMEOUT_VARIABLE.encode() + b"="
+    for entry in environment.split(b"\0"):
+        if entry.startswith(prefix):
+            value = entry[len(prefix) :]
+            return min(int(value), 0xFFFF) if value.isdigit() else 0
+    return 0
 """How long a daemon woken from poll/epoll by the hang-up is followed to its device read."""
 
 
@@ -153,7 +173,10 @@ class FuseMounting:
         if nursery is None:
             raise OSError(errno.EIO, "session not running")
         device.connection_socket = trio.socket.from_stdlib_socket(device.ours)
-        provider = await start_fuse(nursery, device.connection_socket, options)
+        provider = await start_fuse(
+            nursery, device.connection_socket, options,
+            default_request_timeout=request_timeout_of(call.tid),
+        )  # fmt: skip
         device.provider = provider
         flags = request.flags & _PER_MOUNT_FLAGS
         mount_options = {}

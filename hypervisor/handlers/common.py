@@ -8,7 +8,7 @@ import os
 
 from ..abi import AT_EMPTY_PATH, AT_FDCWD
 from ..dispatch import CONTINUE, Call, Handler, Reply
-from ..paths import ROOT, Location, RealLocation, Resolution, WalkError
+from ..paths import ROOT, Location, RealLocation, Resolution, VirtualLocation, WalkError
 from ..vfd import OpenFileDescription
 
 
@@ -106,20 +106,27 @@ async def resolve(
                 raise LetKernel
             return Resolution(base, base.is_virtual)
     checks = any(m.options.get("default_permissions") is not None for m in call.session.mounts)
-    try:
-        result = await call.session.resolver.resolve(
-            path, base, follow=follow, caller=call.credentials if checks else None,
-            self_ids=(call.tgid, call.tid), requester=call.caller,
-        )
-    except WalkError as failure:
-        if not failure.virtual:
-            raise LetKernel from None
+    while True:
+        try:
+            result = await call.session.resolver.resolve(
+                path, base, follow=follow, caller=call.credentials if checks else None,
+                self_ids=(call.tgid, call.tid), requester=call.caller,
+            )
+        except WalkError as failure:
+            if not failure.virtual:
+                raise LetKernel from None
+            call.touched_virtual = True
+            if await call.session.low_fds.settle():
+                continue  # a redirection was written back meanwhile: walk again
+            raise error(failure.errno or errno.EIO) from None
+        if result.kernel_can_do_it and not real_too:
+            raise LetKernel
         call.touched_virtual = True
-        raise error(failure.errno or errno.EIO) from None
-    if result.kernel_can_do_it and not real_too:
-        raise LetKernel
-    call.touched_virtual = True
-    return result
+        if isinstance(result.location, VirtualLocation) and await call.session.low_fds.settle(
+            result.location.mount
+        ):
+            continue  # what the walk saw may predate the write-back (sizes): walk again
+        return result
 
 
 def virtual_fd(call: Call, fd_arg: int) -> OpenFileDescription:

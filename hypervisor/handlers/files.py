@@ -78,6 +78,7 @@ async def open_virtual(
         location.mount.provider.hold(location.ino)  # an O_PATH fd pins it (unheld at release)
     description, theirs = call.session.vfds.create(location, flags, handle)
     try:
+        tgid = call.tgid  # before the answer: the caller may be gone right after it
         newfd = lowest_free_fd(call.tid)
         reply = inject_fd(call, theirs.fileno(), newfd, bool(flags & O_CLOEXEC))
     except BaseException:
@@ -85,6 +86,7 @@ async def open_virtual(
         await call.session.vfds.release(description)
         raise
     theirs.close()
+    call.session.fd_drops.held(tgid, call.caller, description)
     return reply
 
 
@@ -249,6 +251,7 @@ async def read_at(
 ) -> bytes:
     """Read through the provider's file handle, clamped like read(2) (MAX_RW_COUNT)."""
     assert description.handle is not None
+    await call.session.low_fds.settle(description.location.mount)
     return await description.handle.read(position, min(size, MAX_RW_COUNT), caller=call.caller)
 
 

@@ -142,4 +142,4 @@ def register(dispatcher: Dispatcher) -> None:
     kernel."""
     dispatcher.register("mount", handle_mount)
     dispatcher.register("umount2", handle_umount2)
-    dispatcher.register("statmount listmount close_range", let_kernel)
+    dispatcher.register("statmount listmount", let_kernel)

@@ -27,8 +27,6 @@ _TIMESPEC = struct.Struct("<qq")
 _UTIMBUF = struct.Struct("<qq")
 
 UNSUPPORTED = {
-    "execve": errno.ENOEXEC,  # exec from a mount needs a memfd swap: not yet
-    "execveat": errno.ENOEXEC,
     "uselib": errno.ENOEXEC,
     "chroot": errno.EPERM,
     "inotify_add_watch": errno.EOPNOTSUPP,

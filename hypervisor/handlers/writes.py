@@ -372,7 +372,8 @@ LOCKS = LockTable()
 """One table for the process: keys name the provider and the inode."""
 
 
-def _key(description: OpenFileDescription) -> tuple[int, int]:
+def lock_key(description: OpenFileDescription) -> tuple[int, int]:
+    """The lock table's key of a description's file."""
     return id(description.location.mount.provider), description.location.ino
 
 
@@ -429,7 +430,7 @@ async def _lock_fcntl(call: Call, description: OpenFileDescription, command: int
         return 0
     except LocalLocks:
         pass
-    key = _key(description)
+    key = lock_key(description)
     if getting:
         if kind == fcntl.F_UNLCK:
             raise error(errno.EINVAL)
@@ -485,7 +486,7 @@ async def handle_flock(call: Call) -> Reply:
         return 0
     except LocalLocks:
         pass
-    key = _key(description)
+    key = lock_key(description)
     if kind != fcntl.F_UNLCK:
         LOCKS.set_flock(key, description, fcntl.F_UNLCK)  # a conversion is not atomic
         while LOCKS.flock_conflict(key, description, kind == fcntl.F_WRLCK):
@@ -498,14 +499,12 @@ async def handle_flock(call: Call) -> Reply:
 
 @kernel_unless_virtual
 async def handle_close(call: Call) -> Reply:
-    """close(fd): the process's POSIX locks on the file go, then descriptors' close."""
-    try:
-        description = call.session.vfds.lookup_fd(call.tid, call.int_arg(0))
-    except OSError:
-        description = None
-    if description is not None:
-        LOCKS.drop_owner(_key(description), call.tgid)
-    return await descriptors.handle_close(call)
+    """close(fd): FLUSH (lock owner: the process; its POSIX locks on the file go), then the
+    kernel drops the fd; the hang-up of the last copy anywhere sends RELEASE."""
+    from .fdtable import flush
+
+    await flush(call, virtual_fd(call, 0))
+    return CONTINUE
 
 
 def register(dispatcher: Dispatcher) -> None:

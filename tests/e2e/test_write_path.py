@@ -2,7 +2,7 @@
 
 The same workload runs on the mount and on a real directory inside one session; what it
 printed and the trees it left (``diff -r``) must be the same.  Shell redirection into a mount
-is a known hole (fds below FD_BASE, DESIGN §4): python3 creates and appends.
+is covered by test_redirection.py; here python3 creates and appends.
 """
 
 from __future__ import annotations

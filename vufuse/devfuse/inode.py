@@ -63,6 +63,9 @@ class Inode:
     init_readdirplus: bool = False  # FUSE_I_INIT_RDPLUS: brought in by READDIRPLUS, unused
     cache_epoch: int = 0  # bumped by every invalidation: a READ that raced one is not cached
     inval_mask: int = 0  # fuse_inode.inval_mask: statx fields to fetch again despite the timeout
+    #: A directory's parent as its last dentry named it (d_parent: an invalidated dentry keeps
+    #: it, as the kernel's unhashed dentry does), for rename's loop checks (namei.py).
+    d_parent: Inode | None = field(default=None, repr=False)
 
     @property
     def file_type(self) -> int:
