@@ -40,6 +40,7 @@ async def lookup(sb: Superblock, parent: Inode, name: bytes, caller: Caller | No
             parent.advise_readdirplus = True
         return child
     request = p.LookupRequest(sb.header(parent.nodeid, caller), name)
+    attr_version = sb.inodes.attr_version
     try:
         body = await sb.connection.call(request)
     except OSError as exc:
@@ -62,7 +63,7 @@ async def lookup(sb: Superblock, parent: Inode, name: bytes, caller: Caller | No
         # fuse_lookup refuses the root as a child (EIO); its count stays on the root.
         sb.inodes.root.nlookup += 1
         raise OSError(errno.EIO, "FUSE lookup returned the root")
-    inode = sb.inodes.iget(entry)
+    inode = sb.inodes.iget(entry, attr_version)
     sb.dentries.add(parent, name, inode, entry_deadline)
     parent.advise_readdirplus = True  # fuse_lookup: fuse_advise_use_readdirplus(dir)
     await sb.flush_forgets()
@@ -98,12 +99,14 @@ async def getattr(
     arg = p.GetattrIn()
     if fh is not None and inode.file_type == stat_module.S_IFREG:
         arg = p.GetattrIn(getattr_flags=p.GetattrFlag.FH, fh=fh)
+    attr_version = sb.inodes.attr_version
     body = await sb.connection.call(p.GetattrRequest(sb.header(inode.nodeid, caller), arg))
     out: p.AttrOut = body
     if invalid_attr(out.attr) or stat_module.S_IFMT(out.attr.mode) != inode.file_type:
         inode.bad = True
         raise OSError(errno.EIO, "FUSE inode changed type")
-    sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec)
+    # The caller gets the reply even when it is too old to be cached (fuse_do_getattr).
+    sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec, attr_version)
     return out.attr
 
 
