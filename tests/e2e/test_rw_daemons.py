@@ -215,10 +215,11 @@ def test_union_daemon_workload(sessions: Sessions, daemon: str) -> None:
 
     unionfs-fuse keeps its whiteouts in a .unionfs-fuse directory that `hide_meta_files`
     hides (without it the mount lists it, on the kernel too).  fuse-overlayfs gets no hard
-    link in its lower layer: it gives both names one node, copies up only the name written
-    through, and serves the other name from the lower file again; on the kernel that shows
-    only without the writeback cache that fuse-overlayfs asks for (the kernel then keeps the
-    written pages and the size), and we do not offer WRITEBACK_CACHE (docs/devfuse.md)."""
+    link in its lower layer: it gives both names one node but copies up only the name written
+    through, so the two names no longer show one file -- unlike a real directory, on the
+    kernel too (there its writeback cache, which we do not offer, hides part of it: a `cp` of
+    the appended name copied the old bytes; with `-o writeback=0` the kernel shows exactly
+    what we show)."""
     _need({"unionfs-fuse": "unionfs"}.get(daemon, daemon))
     _tree_tar(sessions.root, hard_link=daemon != "fuse-overlayfs")
     run = sessions.run(SNAPSHOT + WORK + WAIT_MOUNT + f"""\
