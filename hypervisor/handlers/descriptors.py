@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import os
 import stat as stat_module
 import struct
@@ -27,7 +28,8 @@ from ..abi import (
     O_TRUNC,
     SETFL_MASK,
 )
-from ..dispatch import CONTINUE, Call, Dispatcher, Reply
+from ..dispatch import ANSWERED, CONTINUE, Call, Dispatcher, Reply
+from ..syscall_result import continue_then_fail
 from ..syscalls import FD_BASE
 from ..vfd import OpenFileDescription, lowest_free_fd
 from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
@@ -37,6 +39,8 @@ FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
 MAP_ANONYMOUS = 0x20
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+log = logging.getLogger("vufuse.hypervisor")
 
 
 # --- fcntl, dup, ioctl, close ------------------------------------------------------------------
@@ -189,8 +193,28 @@ async def handle_close(call: Call) -> Reply:
     the last copy anywhere sends RELEASE."""
     description = virtual_fd(call, 0)
     if description.handle is not None:
-        await description.handle.flush(call.tgid, caller=call.caller)
+        try:
+            await description.handle.flush(call.tgid, caller=call.caller)
+        except OSError as failure:
+            return await _close_failing(call, failure.errno or errno.EIO)
     return CONTINUE
+
+
+async def _close_failing(call: Call, code: int) -> Reply:
+    """The FLUSH failed: close(2) still closes the fd (and the last close sends RELEASE),
+    and returns the daemon's error -- the kernel runs the close, we change its result."""
+    session = call.session
+
+    def answer_continue() -> None:
+        session.tracer.respond(call.notification.id, continue_=True)
+
+    try:
+        await trio.to_thread.run_sync(
+            continue_then_fail, call.tid, call.nr, answer_continue, code
+        )
+    except OSError:
+        log.debug("close of %d: could not hand back the FLUSH error", call.tid, exc_info=True)
+    return ANSWERED
 
 
 # --- everything else on a read-only virtual fd ------------------------------------------------
