@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import resource
 import shutil
 import signal
 import tempfile
@@ -212,6 +213,7 @@ class Session:
                 self.nursery = nursery
                 self.vfds.attach(nursery)
                 self.tracer.spawn(list(argv), env, cwd)
+                _raise_open_file_limit()  # after the spawn: the session keeps the user's
                 previous = _ignore_terminal_signals()
                 try:
                     nursery.start_soon(self._serve, nursery)
@@ -317,3 +319,15 @@ def _ignore_terminal_signals() -> dict[int, Any]:
 def _restore_signals(previous: dict[int, Any]) -> None:
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+
+
+def _raise_open_file_limit() -> None:
+    """Our soft RLIMIT_NOFILE up to the hard one: we hold one socket per open virtual file
+    of the whole session, so tracees that raise their own limit (10,000 files open) must not
+    find us at 1024 (EMFILE for them, where the kernel has none)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):
+            log.debug("could not raise RLIMIT_NOFILE to %d", hard)

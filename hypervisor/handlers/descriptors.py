@@ -31,7 +31,7 @@ from ..abi import (
 from ..dispatch import ANSWERED, CONTINUE, Call, Dispatcher, Reply
 from ..syscall_result import continue_then_fail
 from ..syscalls import FD_BASE
-from ..vfd import OpenFileDescription, lowest_free_fd
+from ..vfd import OpenFileDescription, fd_closed, lowest_free_fd
 from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
 from .files import check_readable, inject_fd, read_at
 
@@ -84,7 +84,7 @@ async def handle_fcntl(call: Call) -> Reply:
         if start < 0:
             raise error(errno.EINVAL)
         # Below FD_BASE the copy would escape the trap (DESIGN §4): kept virtual instead.
-        newfd = lowest_free_fd(call.tid, max(start, FD_BASE))
+        newfd = lowest_free_fd(call.tid, max(start, FD_BASE), call.tgid)
         return _duplicate(call, call.int_arg(0), newfd, command == F_DUPFD_CLOEXEC)
     return CONTINUE  # F_GETFD/F_SETFD (per-fd, kernel-true), locks, owners...
 
@@ -93,7 +93,7 @@ async def handle_fcntl(call: Call) -> Reply:
 async def handle_dup(call: Call) -> Reply:
     """dup(fd) of a virtual fd: the copy goes to the lowest free number ≥ FD_BASE."""
     virtual_fd(call, 0)
-    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid), False)
+    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid, table=call.tgid), False)
 
 
 @kernel_unless_virtual
@@ -192,6 +192,7 @@ async def handle_close(call: Call) -> Reply:
     """close: FLUSH (lock owner: the process), then the kernel drops the fd; the hang-up of
     the last copy anywhere sends RELEASE."""
     description = virtual_fd(call, 0)
+    fd_closed(call.tgid, call.int_arg(0))
     if description.handle is not None:
         try:
             await description.handle.flush(call.tgid, caller=call.caller)
