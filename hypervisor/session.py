@@ -104,6 +104,8 @@ class Session:
             remove_stale_runtime_dirs(base)
             runtime_dir = tempfile.mkdtemp(prefix=f"vufuse-{os.getpid()}-", dir=base)
         self.runtime_dir = os.fsencode(os.path.realpath(runtime_dir))
+        #: True once the session ends: unmount hooks then finish their work before returning.
+        self.ending = False
         self.stand_ins = StandInDirectories(self.runtime_dir + b"/cwd")
         self.resolver = PathResolver(self.mounts, self._translate)
         self.processes = ProcessTable()
@@ -217,7 +219,8 @@ class Session:
                 previous = _ignore_terminal_signals()
                 try:
                     nursery.start_soon(self._serve, nursery)
-                    status = await self._wait_for_command()
+                    status = await self._wait_for_command_or_signal()
+                    await self._unmount_everything()
                 finally:
                     _restore_signals(previous)
                 nursery.cancel_scope.cancel()
@@ -225,6 +228,37 @@ class Session:
             with trio.CancelScope(shield=True):
                 await self._teardown()
         return exit_code(status)
+
+    async def _wait_for_command_or_signal(self) -> int:
+        """The command's wait status, or -- when vufuse gets SIGTERM or SIGHUP first -- the
+        status of a command killed by that signal (the session then ends as usual)."""
+        outcome: list[int] = []
+        async with trio.open_nursery() as waiters:
+
+            async def command() -> None:
+                outcome.append(await self._wait_for_command())
+                waiters.cancel_scope.cancel()
+
+            async def signals() -> None:
+                with trio.open_signal_receiver(*_ENDING_SIGNALS) as received:
+                    async for signum in received:
+                        log.debug("vufuse got signal %d: ending the session", signum)
+                        outcome.append(signum)  # a wait status "killed by signum"
+                        waiters.cancel_scope.cancel()
+                        return
+
+            waiters.start_soon(command)
+            waiters.start_soon(signals)
+        return outcome[0]
+
+    async def _unmount_everything(self) -> None:
+        """Session end: every mount unmounted while the session still serves its processes,
+        so that daemons learn of it as of any unmount (their device reads fail ENODEV) and
+        exit on their own; bounded by UNMOUNT_GRACE, after which the teardown kills all."""
+        self.ending = True
+        with trio.move_on_after(UNMOUNT_GRACE):
+            for mount in list(self.mounts):
+                await self.unmount(mount, lazy=False)
 
     async def _wait_for_command(self) -> int:
         while True:
@@ -303,6 +337,9 @@ def _describe(reply: object) -> str:
 
 
 _TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+UNMOUNT_GRACE = 5.0
+"""Seconds the daemons get, at session end, to see their unmount and exit."""
 
 
 def _ignore_terminal_signals() -> dict[int, Any]:

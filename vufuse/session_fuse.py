@@ -201,7 +201,9 @@ class FuseMounting:
             assert device.provider is not None
             await device.provider.unmount()  # DESTROY (fuseblk), abort pending requests
             nursery = self.session.nursery
-            if nursery is not None:
+            if self.session.ending:
+                await self._shut_down(device)  # the session waits until the daemon is told
+            elif nursery is not None:
                 nursery.start_soon(self._shut_down, device)
             else:
                 device.close()
