@@ -219,8 +219,9 @@ class Session:
                 previous = _ignore_terminal_signals()
                 try:
                     nursery.start_soon(self._serve, nursery)
+                    given = {id(mount) for mount in self.mounts}  # the embedder's: kept
                     status = await self._wait_for_command_or_signal()
-                    await self._unmount_everything()
+                    await self._unmount_everything(keep=given)
                 finally:
                     _restore_signals(previous)
                 nursery.cancel_scope.cancel()
@@ -251,14 +252,16 @@ class Session:
             waiters.start_soon(signals)
         return outcome[0]
 
-    async def _unmount_everything(self) -> None:
-        """Session end: every mount unmounted while the session still serves its processes,
-        so that daemons learn of it as of any unmount (their device reads fail ENODEV) and
-        exit on their own; bounded by UNMOUNT_GRACE, after which the teardown kills all."""
+    async def _unmount_everything(self, keep: set[int]) -> None:
+        """Session end: every mount made in the session is unmounted while the session still
+        serves its processes, so that daemons learn of it as of any unmount (their device
+        reads fail ENODEV) and exit on their own; bounded by UNMOUNT_GRACE, after which the
+        teardown kills all.  Mounts given to the session (ids in `keep`) stay."""
         self.ending = True
         with trio.move_on_after(UNMOUNT_GRACE):
             for mount in list(self.mounts):
-                await self.unmount(mount, lazy=False)
+                if id(mount) not in keep:
+                    await self.unmount(mount, lazy=False)
 
     async def _wait_for_command(self) -> int:
         while True:
