@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import resource
 import shutil
 import signal
 import tempfile
@@ -107,6 +108,8 @@ class Session:
             remove_stale_runtime_dirs(base)
             runtime_dir = tempfile.mkdtemp(prefix=f"vufuse-{os.getpid()}-", dir=base)
         self.runtime_dir = os.fsencode(os.path.realpath(runtime_dir))
+        #: True once the session ends: unmount hooks then finish their work before returning.
+        self.ending = False
         self.stand_ins = StandInDirectories(self.runtime_dir + b"/cwd")
         self.unix_bindings = UnixBindings(self.runtime_dir + b"/sock")
         self.resolver = PathResolver(self.mounts, self._translate)
@@ -222,12 +225,15 @@ class Session:
                 self.low_fds.attach(nursery)
                 self.fd_drops.nursery = nursery
                 self.tracer.spawn(list(argv), env, cwd)
+                _raise_open_file_limit()  # after the spawn: the session keeps the user's
                 previous = _ignore_terminal_signals()
                 try:
                     nursery.start_soon(self._serve, nursery)
-                    status = await self._wait_for_command()
+                    given = {id(mount) for mount in self.mounts}  # the embedder's: kept
+                    status = await self._wait_for_command_or_signal()
                     with trio.move_on_after(FINAL_WRITE_BACK_TIMEOUT):
                         await self.low_fds.finish_all()  # while the daemons still run
+                    await self._unmount_everything(keep=given)
                 finally:
                     _restore_signals(previous)
                 nursery.cancel_scope.cancel()
@@ -235,6 +241,39 @@ class Session:
             with trio.CancelScope(shield=True):
                 await self._teardown()
         return exit_code(status)
+
+    async def _wait_for_command_or_signal(self) -> int:
+        """The command's wait status, or -- when vufuse gets SIGTERM or SIGHUP first -- the
+        status of a command killed by that signal (the session then ends as usual)."""
+        outcome: list[int] = []
+        async with trio.open_nursery() as waiters:
+
+            async def command() -> None:
+                outcome.append(await self._wait_for_command())
+                waiters.cancel_scope.cancel()
+
+            async def signals() -> None:
+                with trio.open_signal_receiver(*_ENDING_SIGNALS) as received:
+                    async for signum in received:
+                        log.debug("vufuse got signal %d: ending the session", signum)
+                        outcome.append(signum)  # a wait status "killed by signum"
+                        waiters.cancel_scope.cancel()
+                        return
+
+            waiters.start_soon(command)
+            waiters.start_soon(signals)
+        return outcome[0]
+
+    async def _unmount_everything(self, keep: set[int]) -> None:
+        """Session end: every mount made in the session is unmounted while the session still
+        serves its processes, so that daemons learn of it as of any unmount (their device
+        reads fail ENODEV) and exit on their own; bounded by UNMOUNT_GRACE, after which the
+        teardown kills all.  Mounts given to the session (ids in `keep`) stay."""
+        self.ending = True
+        with trio.move_on_after(UNMOUNT_GRACE):
+            for mount in list(self.mounts):
+                if id(mount) not in keep:
+                    await self.unmount(mount, lazy=False)
 
     async def _wait_for_command(self) -> int:
         while True:
@@ -305,6 +344,9 @@ def _describe(reply: object) -> str:
 FINAL_WRITE_BACK_TIMEOUT = 30.0
 """Seconds the session waits, once its command is gone, for redirections to be written back."""
 _TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+UNMOUNT_GRACE = 5.0
+"""Seconds the daemons get, at session end, to see their unmount and exit."""
 
 
 def _ignore_terminal_signals() -> dict[int, Any]:
@@ -321,3 +363,15 @@ def _ignore_terminal_signals() -> dict[int, Any]:
 def _restore_signals(previous: dict[int, Any]) -> None:
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+
+
+def _raise_open_file_limit() -> None:
+    """Our soft RLIMIT_NOFILE up to the hard one: we hold one socket per open virtual file
+    of the whole session, so tracees that raise their own limit (10,000 files open) must not
+    find us at 1024 (EMFILE for them, where the kernel has none)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):
+            log.debug("could not raise RLIMIT_NOFILE to %d", hard)

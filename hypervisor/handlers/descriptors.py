@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import os
 import stat as stat_module
 import struct
@@ -41,6 +42,8 @@ FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
 MAP_ANONYMOUS = 0x20
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+log = logging.getLogger("vufuse.hypervisor")
 
 
 # --- fcntl, dup, ioctl, close ------------------------------------------------------------------
@@ -85,7 +88,7 @@ async def handle_fcntl(call: Call) -> Reply:
         if start < 0:
             raise error(errno.EINVAL)
         # Below FD_BASE the copy would escape the trap (DESIGN §4): kept virtual instead.
-        newfd = lowest_free_fd(call.tid, max(start, FD_BASE))
+        newfd = lowest_free_fd(call.tid, max(start, FD_BASE), call.tgid)
         return _duplicate(call, call.int_arg(0), newfd, command == F_DUPFD_CLOEXEC)
     return CONTINUE  # F_GETFD/F_SETFD (per-fd, kernel-true), locks, owners...
 
@@ -94,7 +97,7 @@ async def handle_fcntl(call: Call) -> Reply:
 async def handle_dup(call: Call) -> Reply:
     """dup(fd) of a virtual fd: the copy goes to the lowest free number ≥ FD_BASE."""
     virtual_fd(call, 0)
-    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid), False)
+    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid, table=call.tgid), False)
 
 
 @kernel_unless_virtual

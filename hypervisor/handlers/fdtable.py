@@ -69,19 +69,22 @@ def _cloexec(tid: int, fd: int) -> bool:
     return False
 
 
-async def flush(call: Call, description: OpenFileDescription) -> None:
-    """One reference of the caller's fd table to `description` goes: FLUSH, locks go."""
+async def flush(call: Call, description: OpenFileDescription) -> int:
+    """One reference of the caller's fd table to `description` goes: FLUSH, locks go.
+    Returns the daemon's error on the FLUSH (0 if none): close(2) reports it."""
     from .writes import LOCKS, lock_key
 
     LOCKS.drop_owner(lock_key(description), call.tgid)
     call.session.fd_drops.dropped(call.tgid, description)
     await call.session.fd_drops.settle_deaths()
     if description.handle is None or description.released:
-        return
+        return 0
     try:
         await description.handle.flush(call.tgid, caller=call.caller)
     except OSError as failure:
         log.debug("flush failed: %s", failure)
+        return failure.errno or errno.EIO
+    return 0
 
 
 # --- the handlers ----------------------------------------------------------------------------

@@ -89,7 +89,7 @@ async def open_virtual(
         location.mount.provider.hold(location.ino)  # an O_PATH fd pins it (unheld at release)
     description, theirs = call.session.vfds.create(location, flags, handle)
     try:
-        newfd = lowest_free_fd(call.tid)
+        newfd = lowest_free_fd(call.tid, table=call.tgid)
         reply = inject_fd(call, theirs.fileno(), newfd, bool(flags & O_CLOEXEC), description)
     except BaseException:
         theirs.close()
