@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import logging
 import os
 import stat as stat_module
 import struct
@@ -43,7 +42,6 @@ MAP_ANONYMOUS = 0x20
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
-log = logging.getLogger("vufuse.hypervisor")
 
 
 # --- fcntl, dup, ioctl, close ------------------------------------------------------------------
