@@ -13,6 +13,7 @@ def register_all(dispatcher: Dispatcher) -> None:
         execution,
         fdtable,
         files,
+        mapping,
         metadata,
         mounting,
         write_side,
@@ -20,5 +21,5 @@ def register_all(dispatcher: Dispatcher) -> None:
     )
 
     for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
-                   fdtable, execution):
+                   fdtable, execution, mapping):
         module.register(dispatcher)

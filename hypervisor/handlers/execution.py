@@ -207,7 +207,9 @@ async def _exec_through_mount(call: Call, location: Location, filename: bytes) -
     memfd_number = -1
     if plan.image is not None:
         data = await _read_file(call, plan.image, None)
-        memfd = os.memfd_create("vufuse-exec", os.MFD_CLOEXEC)
+        number = len(session.exec_images)
+        memfd = os.memfd_create(f"vufuse-exec:{number}", os.MFD_CLOEXEC)
+        session.exec_images[b"/memfd:vufuse-exec:%d (deleted)" % number] = plan.image.path
         try:
             view = memoryview(data)
             while view:
