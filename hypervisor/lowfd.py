@@ -84,7 +84,7 @@ class LowFdStandIns:
         self._inotify = -1
         self._by_watch: dict[int, LowFdStandIn] = {}
         self._nursery: trio.Nursery | None = None
-        self._wakeup = trio.Event()
+        self._map_locks: dict[tuple[int, int], trio.Lock] = {}
 
     def attach(self, nursery: trio.Nursery) -> None:
         """Run the inotify reader and background write-backs in `nursery`."""
@@ -156,6 +156,10 @@ class LowFdStandIns:
             await self._finish(stand_in)
             raise
         return theirs
+
+    def mapping_lock(self, mount_id: int, ino: int) -> trio.Lock:
+        """Held while a mapped stand-in of one file is looked up or made (one per file)."""
+        return self._map_locks.setdefault((mount_id, ino), trio.Lock())
 
     def mapped_stand_in(self, location: object) -> int | None:
         """Our memfd of the mapped stand-in of the file at `location`, if there is one."""

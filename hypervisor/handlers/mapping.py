@@ -138,6 +138,13 @@ async def handle_mmap(call: Call) -> Reply:
 
 async def _swap_for_stand_in(call: Call, description: OpenFileDescription, fd: int) -> None:
     """A file open read-write: a written-back stand-in, one per file for every process."""
+    low_fds = call.session.low_fds
+    location = description.location
+    async with low_fds.mapping_lock(location.mount.mount_id, location.ino):
+        await _swap_locked(call, description, fd)
+
+
+async def _swap_locked(call: Call, description: OpenFileDescription, fd: int) -> None:
     from .descriptors import _pidfd_getfd, _read_whole
 
     low_fds = call.session.low_fds
