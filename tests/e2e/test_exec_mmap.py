@@ -36,10 +36,7 @@ try:
 except OSError as e:
     print("exec plain", e.errno)
 PY
-    mkdir proj && cd proj || exit 1
-    printf 'int twice(int x) { return 2 * x; }\n' > lib.c
-    printf '#include <stdio.h>\nint twice(int);\nint main(void) { printf("twice(21)=%%d\\n", twice(21)); return 0; }\n' > main.c
-    printf 'all: prog\nlibtw.so: lib.o\n\tgcc -shared -o $@ $^\nlib.o: lib.c\n\tgcc -fPIC -c -o $@ $<\nmain.o: main.c\n\tgcc -c -o $@ $<\nprog: main.o libtw.so\n\tgcc -o $@ main.o -L. -ltw -Wl,-rpath,\047$$ORIGIN\047\n' > Makefile
+    cp -r "$2" proj && cd proj || exit 1
     make -j2 >/dev/null 2>&1; echo "make rc=$?"
     ./prog; echo "origin rc=$?"
     mkdir lib && mv libtw.so lib/ && LD_LIBRARY_PATH="$PWD/lib" ./prog; echo "ld_library_path rc=$?"
@@ -72,8 +69,8 @@ mkdir -p ref src mnt
 "$LIBFUSE/passthrough_ll" -f -o source="$PWD/src" "$PWD/mnt" 2>daemon.err &
 daemon=$!
 wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
-work "$PWD/ref" > ref.out 2>&1; echo "ref rc=$?"
-work "$PWD/mnt" > mnt.out 2>&1; echo "mnt rc=$?"
+work "$PWD/ref" "$PWD/project" > ref.out 2>&1; echo "ref rc=$?"
+work "$PWD/mnt" "$PWD/project" > mnt.out 2>&1; echo "mnt rc=$?"
 diff ref.out mnt.out && echo "same output"
 diff -r ref mnt && echo "same tree"
 cmp ref/shared src/shared && echo "daemon has the mapped writes"
@@ -83,12 +80,29 @@ wait $daemon; echo "daemon rc=$?"
 """
 
 
+PROJECT = {
+    "lib.c": "int twice(int x) { return 2 * x; }\n",
+    "main.c": '#include <stdio.h>\nint twice(int);\n'
+              'int main(void) { printf("twice(21)=%d\\n", twice(21)); return 0; }\n',
+    "Makefile": "all: prog\n"
+                "libtw.so: lib.o\n\tgcc -shared -o $@ $^\n"
+                "lib.o: lib.c\n\tgcc -fPIC -c -o $@ $<\n"
+                "main.o: main.c\n\tgcc -c -o $@ $<\n"
+                "prog: main.o libtw.so\n\tgcc -o $@ main.o -L. -ltw -Wl,-rpath,'$$ORIGIN'\n",
+}
+
+
 def test_exec_and_mmap_from_a_mount(sessions: Sessions) -> None:
     libfuse_example("passthrough_ll")
+    project = sessions.root / "project"
+    project.mkdir()
+    for name, text in PROJECT.items():
+        (project / name).write_text(text)
     run = sessions.run(WORKLOAD, timeout=180)
     assert run.status == 0, run.output
     for line in ("ref rc=0", "mnt rc=0", "same output", "same tree",
-                 "daemon has the mapped writes", "script ./s.sh a b", "script ./s.sh ./nested q", "hello from elf",
+                 "daemon has the mapped writes", "script ./s.sh a b",
+                 "script ./s.sh ./nested q", "hello from elf",
                  "true rc=0", "noexec rc=126", "fexecve works", "exec plain 13",
                  "make rc=0", "twice(21)=42", "origin rc=0", "ld_library_path rc=0",
                  "cow b'XX/b'", "file unchanged b'#!/b'", "seen while mapped b'ABC3' b'XYZ'",
