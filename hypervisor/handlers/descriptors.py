@@ -58,14 +58,16 @@ def _pidfd_getfd(call: Call, fd: int) -> int:
 
 def _duplicate(call: Call, fd: int, newfd: int, cloexec: bool) -> Reply:
     description = call.session.vfds.lookup_fd(call.tid, fd)
-    tgid, caller = call.tgid, call.caller  # before the answer: the caller may be gone after
+    tgid = call.tgid  # before the answer: the caller may be gone after
+    if description is not None:
+        call.session.fd_drops.watch(tgid, call.caller)
     copy = _pidfd_getfd(call, fd)
     try:
         reply = inject_fd(call, copy, newfd, cloexec)
     finally:
         os.close(copy)
     if description is not None:
-        call.session.fd_drops.held(tgid, caller, description)
+        call.session.fd_drops.held(tgid, description)
     return reply
 
 

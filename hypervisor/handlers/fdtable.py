@@ -149,20 +149,24 @@ class DeathWatch:
         """exit_group was seen (its FLUSHes sent)."""
         self._exited.add(tgid)
 
-    def held(self, tgid: int, caller: Caller, description: OpenFileDescription) -> None:
-        """Process `tgid` got one more fd of `description` (in a call by `caller`)."""
+    def watch(self, tgid: int, caller: Caller) -> None:
+        """Process `tgid` is about to get a virtual fd: watch it (before the answer, which
+        may let it run to its death before we look again)."""
+        if tgid in self._held or self.nursery is None:
+            return
+        try:
+            pidfd = os.pidfd_open(tgid)
+        except OSError:
+            return
+        self._held[tgid] = {}
+        self._callers[tgid] = caller
+        self.nursery.start_soon(self._watch, tgid, pidfd, caller)
+
+    def held(self, tgid: int, description: OpenFileDescription) -> None:
+        """Process `tgid` (watched) got one more fd of `description`."""
         held = self._held.get(tgid)
-        if held is None:
-            if self.nursery is None:
-                return
-            try:
-                pidfd = os.pidfd_open(tgid)
-            except OSError:
-                return
-            held = self._held[tgid] = {}
-            self._callers[tgid] = caller
-            self.nursery.start_soon(self._watch, tgid, pidfd, caller)
-        held[description] = held.get(description, 0) + 1
+        if held is not None:
+            held[description] = held.get(description, 0) + 1
 
     def dropped(self, tgid: int, description: OpenFileDescription) -> None:
         """One of `tgid`'s fds of `description` went (its FLUSH was sent)."""
@@ -180,21 +184,21 @@ class DeathWatch:
             for _ in range(count):
                 await _flush_quietly(description, tgid, self._callers.get(tgid))
 
-    async def _watch(self, tgid: int, pidfd: int, caller: object) -> None:
+    async def _watch(self, tgid: int, pidfd: int, caller: Caller) -> None:
         try:
             await trio.lowlevel.wait_readable(pidfd)
         finally:
+            # Also when the session ends (cancelled): its processes die with it.
             os.close(pidfd)
             held = self._held.pop(tgid, {})
             exited = tgid in self._exited
             self._exited.discard(tgid)
             self._callers.pop(tgid, None)
-        if exited:
-            return
-        with trio.CancelScope(shield=True):
-            for description, count in held.items():
-                for _ in range(count):
-                    await _flush_quietly(description, tgid, caller)  # type: ignore[arg-type]
+            if not exited:
+                with trio.CancelScope(shield=True):
+                    for description, count in held.items():
+                        for _ in range(count):
+                            await _flush_quietly(description, tgid, caller)
 
 
 async def _flush_quietly(description: OpenFileDescription, tgid: int,

@@ -79,6 +79,7 @@ async def open_virtual(
     description, theirs = call.session.vfds.create(location, flags, handle)
     try:
         tgid = call.tgid  # before the answer: the caller may be gone right after it
+        call.session.fd_drops.watch(tgid, call.caller)
         newfd = lowest_free_fd(call.tid)
         reply = inject_fd(call, theirs.fileno(), newfd, bool(flags & O_CLOEXEC))
     except BaseException:
@@ -86,7 +87,7 @@ async def open_virtual(
         await call.session.vfds.release(description)
         raise
     theirs.close()
-    call.session.fd_drops.held(tgid, call.caller, description)
+    call.session.fd_drops.held(tgid, description)
     return reply
 
 
