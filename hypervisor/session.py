@@ -26,6 +26,7 @@ from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
 from .handlers.fdtable import DeathWatch
+from .handlers.mapping import SnapshotCache
 from .lowfd import LowFdStandIns
 from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
@@ -119,12 +120,18 @@ class Session:
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
         self.low_fds = LowFdStandIns()
         self.fd_drops = DeathWatch()
+        self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
         """The session's nursery while it runs: extensions start their tasks in it."""
         self.extensions.add_special_file(mountinfo.NAMES, mountinfo.matches, self._open_mount_list)
+        # readlink of /proc/PID/exe must reach Python: an image run from a mount is a memfd
+        # (handlers/execution.py) that reads as its virtual path.  Never an open's answer.
+        self.extensions.add_special_file([b"exe"], lambda _path: False, self._open_mount_list)
+        self.exec_images: dict[bytes, bytes] = {}
+        """`/memfd:vufuse-exec:N (deleted)` → the virtual path of the image it holds."""
         from .handlers import register_all
 
         register_all(self.dispatcher)
@@ -201,7 +208,11 @@ class Session:
 
     def display_path(self, real: bytes) -> bytes:
         """What a link the kernel reports should read inside the session: the virtual path
-        for a cwd stand-in or for a virtual fd's socket (/proc/PID/cwd, /proc/PID/fd/N)."""
+        for a cwd stand-in, a virtual fd's socket or an image run from a mount (/proc/PID/cwd,
+        /proc/PID/fd/N, /proc/PID/exe)."""
+        image = self.exec_images.get(real)
+        if image is not None:
+            return image
         location = self.stand_ins.location_of(real)
         if location is None:
             inode = socket_inode(real)
@@ -323,6 +334,7 @@ class Session:
         except Exception:
             log.debug("close failed", exc_info=True)
         self.low_fds.close()
+        self.snapshots.close()
         await self.vfds.release_all()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 

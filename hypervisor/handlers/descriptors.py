@@ -38,7 +38,6 @@ from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
 from .files import check_readable, inject_fd, read_at
 
 FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
-MAP_ANONYMOUS = 0x20
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -240,15 +239,6 @@ async def handle_ioctl(call: Call) -> Reply:
     raise error(errno.ENOTTY)
 
 
-@kernel_unless_virtual
-async def handle_mmap(call: Call) -> Reply:
-    """mmap of a virtual file is not emulated yet (needs a memfd swap): ENODEV."""
-    if call.int_arg(3) & MAP_ANONYMOUS:
-        raise LetKernel
-    virtual_fd(call, 4)
-    raise error(errno.ENODEV)
-
-
 # --- everything else on a read-only virtual fd ------------------------------------------------
 def _answer_for(errno_value: int, allow_path: bool = False) -> object:
     @kernel_unless_virtual
@@ -336,7 +326,6 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("dup", handle_dup)
     dispatcher.register("dup2 dup3", handle_dup2)
     dispatcher.register("ioctl", handle_ioctl)
-    dispatcher.register("mmap", handle_mmap)
     dispatcher.register("sendfile", handle_sendfile)
     dispatcher.register("splice", handle_splice)
     not_open_for_writing = "write pwrite64 writev pwritev pwritev2 fallocate vmsplice"
