@@ -1,4 +1,4 @@
-"""How a suite's run becomes one row: pyfuse3's pytest run (compat/suites.py), a hung test_syscalls."""
+"""One row per suite run: pyfuse3's pytest run (compat/suites.py), a hung test_syscalls."""
 
 from __future__ import annotations
 
