@@ -21,6 +21,7 @@ from typing import Any
 import trio
 
 from . import mountinfo, syscalls
+from .answers import AnswerCache
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
@@ -109,6 +110,8 @@ class Session:
         self.dispatcher = Dispatcher()
         self.tracer: Any = tracer_factory(syscalls.build_spec(), syscalls.FD_BASE, syscalls.MAX_NR)
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
+        self.answers = AnswerCache(self.tracer)
+        """Stat answers the C core gives itself (docs/decisions.md D7)."""
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
@@ -126,6 +129,7 @@ class Session:
         # outside.  Workaround until the C core queues every relative path whose base is
         # watched (docs/hypervisor.md, "Asked of the C core").
         self.tracer.set_prefixes([*prefixes, self.stand_ins.root, self.stand_ins.root + b"/.base"])
+        self.answers.mounts_changed(self.mounts)
 
     async def _translate(self, name: bytes) -> Location | None:
         """Stand-in directories and `socket:[INO]` links of virtual fds → virtual objects."""
@@ -242,6 +246,8 @@ class Session:
         """Handle one notification and answer it (exactly once)."""
         call = Call(notification, self)
         reply = await self.dispatcher.handle(call)
+        if call.touched_virtual:
+            self.answers.after_call(notification.nr, notification.args)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%d] %s(%s) = %s", notification.pid, call.name,
                       self._describe_args(notification), _describe(reply))

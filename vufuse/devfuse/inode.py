@@ -101,6 +101,15 @@ class InodeTable:
         self.root = Inode(p.ROOT_ID, 0, root_attr, clock() - 1, nlookup=1)
         self._inodes: dict[int, Inode] = {p.ROOT_ID: self.root}
         self.forgets: list[p.ForgetOne] = []
+        self.on_change: Callable[[], None] | None = None
+        """Called when a cached answer (a name, attributes, their timeouts) changes other than
+        by being refreshed to the same values or a later deadline: the hypervisor's answer
+        cache must then forget what it copied (FuseProvider.watch_changes)."""
+
+    def changed(self) -> None:
+        """Tell the watcher that cached names or attributes were invalidated or changed."""
+        if self.on_change is not None:
+            self.on_change()
 
     def __len__(self) -> int:
         return len(self._inodes)
@@ -132,6 +141,7 @@ class InodeTable:
             # The daemon's count moves to the new object; whatever still holds the old one
             # (dentries, open files) lets go of it without a FORGET.
             inode.bad = True
+            self.changed()
             replacement = Inode(entry.nodeid, entry.generation, entry.attr, attr_deadline)
             replacement.nlookup, inode.nlookup = inode.nlookup, 0
             self._inodes[entry.nodeid] = replacement
@@ -151,9 +161,11 @@ class InodeTable:
         the daemon agreed EXPLICIT_INVAL_DATA); an mtime change invalidates it only with
         AUTO_INVAL_DATA.
         """
-        old = inode.attr
+        old, old_deadline = inode.attr, inode.attr_deadline
         inode.attr = attr
         inode.attr_deadline = deadline(self.clock(), valid, valid_nsec)
+        if attr != old or inode.attr_deadline < old_deadline:
+            self.changed()
         if inode.file_type != stat_module.S_IFREG:
             return  # directories: the readdir cache checks mtime itself
         if old.size != attr.size:
@@ -168,6 +180,7 @@ class InodeTable:
     def invalidate_attr(self, inode: Inode) -> None:
         """fuse_invalidate_attr: the next getattr asks the daemon."""
         inode.attr_deadline = self.clock() - 1
+        self.changed()
 
     def release_if_unused(self, inode: Inode) -> None:
         """Evict ``inode`` once nothing holds it, owing the daemon FORGET(nlookup)."""
