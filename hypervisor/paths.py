@@ -167,9 +167,17 @@ class PathResolver:
             raise WalkError(errno.ENOENT, base.is_virtual)
         via_virtual = base.is_virtual and not path.startswith(b"/")
         current: Location = ROOT if path.startswith(b"/") else base
+        valid_until = 0.0 if current.is_virtual else float("inf")
         try:
+            if path.startswith(b"/"):
+                mount = self.mounts.covering(path)
+                if mount is not None and self._still_mounted_on(mount):
+                    # The real part of the walk would only lead to the mountpoint: go there.
+                    current = await mount_root(mount, requester)
+                    path, via_virtual = path[len(mount.mountpoint):], True
+                    valid_until = current.attrs.valid_until
             return await self._walk(
-                path, current, via_virtual, follow, caller, self_ids, requester
+                path, current, via_virtual, follow, caller, self_ids, requester, valid_until
             )
         except WalkError:
             raise
@@ -185,11 +193,11 @@ class PathResolver:
         caller: Credentials | None,
         self_ids: SelfIds | None,
         requester: Caller | None,
+        valid_until: float,
     ) -> Resolution:
         pending = [part for part in path.split(b"/") if part][::-1]  # a stack, next on top
         must_be_dir = path.endswith(b"/")
         links = 0
-        valid_until = 0.0 if current.is_virtual else float("inf")
         while pending:
             name = pending.pop()
             last = not pending
@@ -258,6 +266,18 @@ class PathResolver:
         if not current.is_virtual or valid_until == float("inf"):
             valid_until = 0.0
         return Resolution(current, via_virtual, valid_until)
+
+    @staticmethod
+    def _still_mounted_on(mount: Mount) -> bool:
+        """Whether the mountpoint's path still leads to the directory mounted on (one stat
+        instead of a walk of every real component above it)."""
+        if mount.identity is None:
+            return False
+        try:
+            found = os.stat(mount.mountpoint)
+        except OSError:
+            return False
+        return (found.st_dev, found.st_ino) == mount.identity
 
     def _need_directory(self, location: Location) -> None:
         if isinstance(location, VirtualLocation):

@@ -123,12 +123,9 @@ class Session:
 
     # --- the C core's view ------------------------------------------------------------------
     def _push_prefixes(self, prefixes: list[bytes]) -> None:
-        # The stand-in root, and a name that does not exist beneath it: with a prefix that
-        # has no real directory, the C fast path judges relative paths by their base's name
-        # (lexically), so "../../x" from a stand-in cwd is queued even when it resolves
-        # outside.  Workaround until the C core queues every relative path whose base is
-        # watched (docs/hypervisor.md, "Asked of the C core").
-        self.tracer.set_prefixes([*prefixes, self.stand_ins.root, self.stand_ins.root + b"/.base"])
+        # The stand-in root: the C core queues every relative path with a ".." whose base
+        # (a cwd stand-in) lies under it, wherever it lands (docs/tracer-core.md).
+        self.tracer.set_prefixes([*prefixes, self.stand_ins.root])
         self.answers.mounts_changed(self.mounts)
 
     async def _translate(self, name: bytes) -> Location | None:
