@@ -13,6 +13,7 @@ def register_all(dispatcher: Dispatcher) -> None:
         execution,
         fdtable,
         files,
+        mapping,
         metadata,
         mounting,
         sockets,
@@ -22,5 +23,5 @@ def register_all(dispatcher: Dispatcher) -> None:
     )
 
     for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
-                   fdtable, execution, sockets, splicing):
+                   fdtable, execution, mapping, sockets, splicing):
         module.register(dispatcher)

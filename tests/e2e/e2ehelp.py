@@ -75,10 +75,9 @@ class Sessions:
 
     root: Path
 
-    def run(self, script: str, timeout: float = RUN_TIMEOUT,
-            options: tuple[str, ...] = ()) -> Run:
-        """Run bash `script` (after :data:`PRELUDE`) in a session; its cwd is `root`;
-        `options` go to `vufuse run`."""
+    def run(self, script: str, timeout: float = RUN_TIMEOUT, options: tuple[str, ...] = ()) -> Run:
+        """Run bash `script` (after :data:`PRELUDE`) in a session; its cwd is `root`.
+        `options` go to `vufuse run` (e.g. ``--stats``)."""
         path = self.root / "script.sh"
         prelude = PRELUDE.format(python=sys.executable, libfuse=LIBFUSE,
                                  examples=REPO / "examples" / "fs")
