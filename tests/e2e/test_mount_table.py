@@ -85,3 +85,47 @@ def test_tools_on_kernel_fuse(tmp_path: Path) -> None:
     done = subprocess.run(["bash", "-c", f"set -u\nLIBFUSE={LIBFUSE}\n" + SCRIPT], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.stdout == _expected(tmp_path) + "umount rc=0\n", done.stdout + done.stderr
+
+
+OPTIONS_SCRIPT = """\
+mkdir -p mnt
+"$LIBFUSE/hello_ll" -o {options} "$PWD/mnt" || exit 1
+cat mnt/hello
+grep " $PWD/mnt " /proc/self/mountinfo | cut -d' ' -f4-
+stat -f -c %t mnt
+echo "write $(touch mnt/new 2>&1 | sed 's/^.*: //')"
+umount "$PWD/mnt"; echo "umount rc=$?"
+"""
+OPTIONS = "ro,nosuid,nodev,noexec,noatime,default_permissions,allow_other,fsname=myfs,subtype=mysub"
+OPTIONS_LINES = """\
+Hello World!
+/ {mnt} ro,nosuid,nodev,noexec,noatime - fuse.mysub myfs ro,user_id={uid},group_id={gid},\
+default_permissions,allow_other
+65735546
+write Read-only file system
+umount rc=0
+"""
+"""What Linux 6.18 shows for hello_ll mounted with :data:`OPTIONS` (checked by the kernel test)."""
+
+
+@pytest.mark.e2e
+def test_mount_options_as_the_kernel_shows_them(sessions: Sessions) -> None:
+    """ro/nosuid/nodev/noexec/noatime, default_permissions, allow_other, fsname, subtype:
+    the mountinfo line, the statfs magic and EROFS, as the kernel's."""
+    libfuse_example("hello_ll")
+    run = sessions.run(OPTIONS_SCRIPT.format(options=OPTIONS))
+    assert run.output == OPTIONS_LINES.format(mnt=sessions.root / "mnt", uid=os.getuid(),
+                                              gid=os.getgid()), run.output
+
+
+@pytest.mark.kernel
+def test_mount_options_on_kernel_fuse(tmp_path: Path) -> None:
+    """The reference for :data:`OPTIONS_LINES` (root)."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+        pytest.skip("needs root and the real /dev/fuse")
+    libfuse_example("hello_ll")
+    script = f"set -u\nLIBFUSE={LIBFUSE}\n" + OPTIONS_SCRIPT.format(options=OPTIONS)
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.stdout == OPTIONS_LINES.format(mnt=tmp_path / "mnt", uid=0, gid=0), (
+        done.stdout + done.stderr)
