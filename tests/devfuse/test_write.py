@@ -9,6 +9,7 @@ import stat as stat_module
 from dataclasses import replace
 
 import pytest
+from fakedaemon import FakeDaemon
 from fusehelp import OPTIONS, TREE, FakeClock, mounted
 from writehelp import OWNER, ROOT, agree
 
@@ -186,6 +187,22 @@ async def test_utimens_now_omit_and_explicit() -> None:
         arg = daemon.of(O.SETATTR)[-1].arg
         assert arg.valid == FATTR.MODE  # ctime only under writeback cache
         assert arg.mode == stat_module.S_IFREG | 0o600 and new.mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(("gran", "sent"), [(1, 456_789_123), (1000, 456_789_000),
+                                             (1_000_000_000, 0)])
+async def test_explicit_times_truncated_to_time_gran(gran: int, sent: int) -> None:
+    """INIT's time_gran is the superblock's s_time_gran: explicit times are truncated to it
+    (notify_change's timestamp_truncate) before SETATTR carries them."""
+    def setup(daemon: FakeDaemon) -> None:
+        daemon.init_reply_hook = lambda reply: reply._replace(time_gran=gran)
+
+    async with mounted(setup=setup) as (fs, daemon):
+        attrs = await fs.lookup(1, b"hello.txt")
+        await fs.setattr(attrs.node, SetattrChanges(atime=(7, 456_789_123),
+                                                    mtime=(8, 456_789_123)))
+        arg = daemon.of(O.SETATTR)[-1].arg
+        assert (arg.atime, arg.atimensec, arg.mtime, arg.mtimensec) == (7, sent, 8, sent)
 
 
 async def test_chown_clears_setuid() -> None:

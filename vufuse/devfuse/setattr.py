@@ -159,6 +159,7 @@ def _to_fattr(
         valid |= FATTR.SIZE
         fields["size"] = changes.size
     atime, mtime = changes.atime, changes.mtime
+    gran = sb.connection.negotiated.time_gran or 1
     for name, value, set_bit, now_bit in (
         ("atime", atime, FATTR.ATIME, FATTR.ATIME_NOW),
         ("mtime", mtime, FATTR.MTIME, FATTR.MTIME_NOW),
@@ -169,7 +170,10 @@ def _to_fattr(
         if value[1] == UTIME_NOW:
             valid |= now_bit
         else:
-            fields[name], fields[name + "nsec"] = value
+            # notify_change's timestamp_truncate to the superblock's s_time_gran, which
+            # process_init_reply took from INIT's time_gran
+            seconds, nanoseconds = value
+            fields[name], fields[name + "nsec"] = seconds, nanoseconds - nanoseconds % gran
     if fh is not None:
         valid |= FATTR.FH
         fields["fh"] = fh
