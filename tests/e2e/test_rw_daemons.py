@@ -494,3 +494,49 @@ grep -c . ref.list
         assert line in lines, run.output
     assert lines.count("unmount rc=0") == 2 and lines.count("daemon rc=0") == 2, run.output
     assert int(lines[-1]) > 100, run.output
+
+
+def test_mv_between_two_daemons_and_the_real_filesystem(sessions: Sessions) -> None:
+    """rename(2) between a bindfs mount, a fuse2fs mount and the real filesystem is EXDEV,
+    so `mv` copies and removes; link(2) across them fails EXDEV; every byte arrives."""
+    _need("bindfs", "fuse2fs", "mkfs.ext4")
+    _tree_tar(sessions.root)
+    run = sessions.run(SNAPSHOT + WAIT_MOUNT + """\
+mkfs.ext4 -q -F -E root_owner=$(id -u):$(id -g) image.ext4 32M || exit 1
+mkdir -p backing src ext real && tar -C real -xf tree.tar && snapshot real/tree >before.snap 2>&1
+bindfs -f "$PWD/backing" "$PWD/src" 2>>daemon.err &
+bind=$!
+fuse2fs -f image.ext4 "$PWD/ext" 2>>daemon.err &
+ext=$!
+wait_mount "$PWD/src" && wait_mount "$PWD/ext" || { cat daemon.err; exit 1; }
+mv real/tree src/ && mv src/tree ext/ && mv ext/tree real/ && echo "mv round trip ok"
+test -e src/tree || test -e ext/tree || echo "sources removed"
+snapshot real/tree >after.snap 2>&1
+diff before.snap after.snap && echo "same tree"
+python3 - <<'PY'
+import errno, os
+os.makedirs("src/d")
+with open("src/d/f", "w") as f:
+    f.write("x")
+for source, target in (("src/d/f", "ext/f"), ("src/d/f", "real/f"), ("real/tree/README.txt",
+                                                                   "src/r")):
+    for call in (os.rename, os.link):
+        try:
+            call(source, target)
+        except OSError as exc:
+            print(call.__name__, source, target, errno.errorcode[exc.errno])
+PY
+fusermount3 -u "$PWD/src"; echo "unmount rc=$?"
+wait $bind; echo "daemon rc=$?"
+fusermount3 -u "$PWD/ext"; echo "unmount rc=$?"
+wait $ext; echo "daemon rc=$?"
+""", timeout=SESSION_TIMEOUT)
+    lines = run.lines()
+    assert run.status == 0, run.output
+    for line in ("mv round trip ok", "sources removed", "same tree",
+                 "rename src/d/f ext/f EXDEV", "link src/d/f ext/f EXDEV",
+                 "rename src/d/f real/f EXDEV", "link src/d/f real/f EXDEV",
+                 "rename real/tree/README.txt src/r EXDEV",
+                 "link real/tree/README.txt src/r EXDEV"):
+        assert line in lines, run.output
+    assert lines.count("unmount rc=0") == 2 and lines.count("daemon rc=0") == 2, run.output
