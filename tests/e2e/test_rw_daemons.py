@@ -405,13 +405,14 @@ PY
 
 def test_gocryptfs_two_mounts(sessions: Sessions) -> None:
     """gocryptfs -init, then a mount (go-fuse execs fusermount3): a tree written through it
-    (tar, cp, python3), unmounted, shows the same through a second mount, as on a real
+    (tar, cp, python3) and edited (appends, a write into the middle of an encrypted block, a
+    truncate, renames), unmounted, shows the same through a second mount, as on a real
     directory; the cipher directory holds none of the plain names."""
     _need("gocryptfs")
     _tree_tar(sessions.root)
-    run = sessions.run(SNAPSHOT + WRITE_THROUGH + WAIT_MOUNT + """\
+    run = sessions.run(SNAPSHOT + WRITE_THROUGH + EDIT + WAIT_MOUNT + """\
 mkdir -p ref cipher mnt
-write_through "$PWD/ref" && snapshot ref >ref.snap 2>&1 || exit 1
+write_through "$PWD/ref" && edit "$PWD/ref" && snapshot ref >ref.snap 2>&1 || exit 1
 gocryptfs -init -q -scryptn 10 -extpass "echo secret words" cipher; echo "init rc=$?"
 mount_it() {
     gocryptfs -fg -q -extpass "echo secret words" cipher "$PWD/mnt" 2>>daemon.err &
@@ -424,6 +425,7 @@ unmount_it() {
 }
 mount_it
 write_through "$PWD/mnt"; echo "write rc=$?"
+edit "$PWD/mnt"; echo "edit rc=$?"
 snapshot mnt >first.snap 2>&1
 diff ref.snap first.snap && echo "first mount: same as the real directory"
 unmount_it
@@ -435,7 +437,7 @@ unmount_it
 """, timeout=SESSION_TIMEOUT)
     lines = run.lines()
     assert run.status == 0, run.output
-    for line in ("init rc=0", "write rc=0", "first mount: same as the real directory",
+    for line in ("init rc=0", "write rc=0", "edit rc=0", "first mount: same as the real directory",
                  "second mount: same as the real directory"):
         assert line in lines, run.output
     assert lines[lines.index("daemon rc=0") + 1] == "0", run.output  # no plain name in cipher
