@@ -38,9 +38,9 @@ from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
 from .files import check_readable, inject_fd, read_at
 
 FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
-MAP_ANONYMOUS = 0x20
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
 
 
 # --- fcntl, dup, ioctl, close ------------------------------------------------------------------
@@ -85,7 +85,7 @@ async def handle_fcntl(call: Call) -> Reply:
         if start < 0:
             raise error(errno.EINVAL)
         # Below FD_BASE the copy would escape the trap (DESIGN §4): kept virtual instead.
-        newfd = lowest_free_fd(call.tid, max(start, FD_BASE))
+        newfd = lowest_free_fd(call.tid, max(start, FD_BASE), call.tgid)
         return _duplicate(call, call.int_arg(0), newfd, command == F_DUPFD_CLOEXEC)
     return CONTINUE  # F_GETFD/F_SETFD (per-fd, kernel-true), locks, owners...
 
@@ -94,7 +94,7 @@ async def handle_fcntl(call: Call) -> Reply:
 async def handle_dup(call: Call) -> Reply:
     """dup(fd) of a virtual fd: the copy goes to the lowest free number ≥ FD_BASE."""
     virtual_fd(call, 0)
-    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid), False)
+    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid, table=call.tgid), False)
 
 
 @kernel_unless_virtual
@@ -147,6 +147,9 @@ def _stand_in_at(
         os.close(fd)
 
 
+_SNAPSHOT_PIECE = 8 << 20
+
+
 async def _snapshot_at(
     call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
 ) -> Reply:
@@ -156,14 +159,14 @@ async def _snapshot_at(
     longer shares its offset with the virtual fd (docs/hypervisor.md, known holes).
     """
     provider = description.location.mount.provider
-    size = (await provider.getattr(description.location.ino, caller=call.caller)).size
+    await provider.getattr(description.location.ino, caller=call.caller)  # a fresh i_size
     memfd = os.memfd_create("vufuse-snapshot", os.MFD_CLOEXEC)
     try:
         async with description.lock:
             position = 0
             while True:
-                chunk = await read_at(call, description, position,
-                                       max(size - position, 1 << 20))
+                # Pieces of a few MiB: a whole-file read would build the file twice in memory.
+                chunk = await read_at(call, description, position, _SNAPSHOT_PIECE)
                 if not chunk:
                     break
                 os.write(memfd, chunk)
@@ -237,15 +240,6 @@ async def handle_ioctl(call: Call) -> Reply:
         call.write_memory(call.arg(2), struct.pack("<i", left))
         return 0
     raise error(errno.ENOTTY)
-
-
-@kernel_unless_virtual
-async def handle_mmap(call: Call) -> Reply:
-    """mmap of a virtual file is not emulated yet (needs a memfd swap): ENODEV."""
-    if call.int_arg(3) & MAP_ANONYMOUS:
-        raise LetKernel
-    virtual_fd(call, 4)
-    raise error(errno.ENODEV)
 
 
 # --- everything else on a read-only virtual fd ------------------------------------------------
@@ -335,7 +329,6 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("dup", handle_dup)
     dispatcher.register("dup2 dup3", handle_dup2)
     dispatcher.register("ioctl", handle_ioctl)
-    dispatcher.register("mmap", handle_mmap)
     dispatcher.register("sendfile", handle_sendfile)
     dispatcher.register("splice", handle_splice)
     not_open_for_writing = "write pwrite64 writev pwritev pwritev2 fallocate vmsplice"

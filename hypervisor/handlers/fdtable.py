@@ -69,19 +69,22 @@ def _cloexec(tid: int, fd: int) -> bool:
     return False
 
 
-async def flush(call: Call, description: OpenFileDescription) -> None:
-    """One reference of the caller's fd table to `description` goes: FLUSH, locks go."""
+async def flush(call: Call, description: OpenFileDescription) -> int:
+    """One reference of the caller's fd table to `description` goes: FLUSH, locks go.
+    Returns the daemon's error on the FLUSH (0 if none): close(2) reports it."""
     from .writes import LOCKS, lock_key
 
     LOCKS.drop_owner(lock_key(description), call.tgid)
     call.session.fd_drops.dropped(call.tgid, description)
     await call.session.fd_drops.settle_deaths()
     if description.handle is None or description.released:
-        return
+        return 0
     try:
         await description.handle.flush(call.tgid, caller=call.caller)
     except OSError as failure:
         log.debug("flush failed: %s", failure)
+        return failure.errno or errno.EIO
+    return 0
 
 
 # --- the handlers ----------------------------------------------------------------------------
@@ -153,7 +156,8 @@ class DeathWatch:
         self._exited.add(tgid)
 
     def held(self, tgid: int, caller: Caller, description: OpenFileDescription) -> None:
-        """Process `tgid` got one more fd of `description` (in a call by `caller`)."""
+        """Process `tgid` got one more fd of `description` (in a call by `caller`); its death
+        is watched from now on."""
         held = self._held.get(tgid)
         if held is None:
             if self.nursery is None:
@@ -213,9 +217,11 @@ class DeathWatch:
         try:
             await trio.lowlevel.wait_readable(pidfd)
         finally:
+            # Also when the session ends (cancelled): its processes die with it.
             os.close(pidfd)
             self._pidfds.pop(tgid, None)
-        await self._died(tgid)
+            with trio.CancelScope(shield=True):
+                await self._died(tgid)
 
 
 async def _flush_quietly(description: OpenFileDescription, tgid: int,

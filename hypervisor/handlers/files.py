@@ -89,7 +89,7 @@ async def open_virtual(
         location.mount.provider.hold(location.ino)  # an O_PATH fd pins it (unheld at release)
     description, theirs = call.session.vfds.create(location, flags, handle)
     try:
-        newfd = lowest_free_fd(call.tid)
+        newfd = lowest_free_fd(call.tid, table=call.tgid)
         reply = inject_fd(call, theirs.fileno(), newfd, bool(flags & O_CLOEXEC), description)
     except BaseException:
         theirs.close()
@@ -124,7 +124,7 @@ def _check_open(location: VirtualLocation, flags: int, call: Call) -> None:
             mask |= permission.MAY_READ
         if access in (O_WRONLY, O_RDWR) or flags & O_TRUNC:
             mask |= permission.MAY_WRITE
-        permission.check(attrs, call.credentials, mask or permission.MAY_READ)
+        permission.check(attrs, call.identity, mask or permission.MAY_READ)
 
 
 async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int) -> Reply:
