@@ -346,8 +346,8 @@ with open("big", "wb") as f:
         f.write(bytes([i]) * 50000)
 os.truncate("big", 1234567)
 PY
-    mv created renamed && chmod 600 renamed && chmod 751 big && mkdir -p d/e \
-        && cp renamed d/e/copy && ln -s renamed sym && mv d moved \
+    mv created renamed && printf 'four\n' >>renamed && chmod 600 renamed && chmod 751 big \
+        && mkdir -p d/e && cp renamed d/e/copy && ln -s renamed sym && mv d moved \
         && tar -C moved -xf ../tree.tar && rm -r moved/tree/sub && rmdir moved/tree/emptydir \
         || exit 1
     stat -c '%A %s %n' renamed big sym moved/e/copy
@@ -358,10 +358,11 @@ PY
 
 
 def test_sshfs_file_operations(sessions: Sessions, sshd: Path) -> None:
-    """sshfs to our sshd on 127.0.0.1: create, append, rename, chmod, mkdir, symlink, tar xf,
-    rm -r through the mount print and leave what they do on a real directory, and the remote
-    directory ends the same.  The tar holds no symlink: SFTP's SETSTAT follows links, so tar
-    can't set a link's times through sshfs (ENOENT for a dangling one, on the kernel too)."""
+    """sshfs to our sshd on 127.0.0.1: create, append (also by a shell `>>`), rename, chmod,
+    mkdir, symlink, tar xf, rm -r through the mount print and leave what they do on a real
+    directory, and the remote directory ends the same.  The tar holds no symlink: SFTP's
+    SETSTAT follows links, so tar can't set a link's times through sshfs (ENOENT for a
+    dangling one, on the kernel too)."""
     _tree_tar(sessions.root, symlinks=False, hard_link=False)
     run = sessions.run(SNAPSHOT + FILES + WAIT_MOUNT + f"""\
 mkdir -p ref remote mnt
@@ -383,9 +384,41 @@ cat mnt.out
     lines = run.lines()
     assert run.status == 0, run.output
     for line in ("ref rc=0", "mnt rc=0", "same output", "same tree", "remote: same tree",
-                 "append at 14", "-rw------- 14 renamed", "-rwxr-x--x 1234567 big",
+                 "append at 14", "-rw------- 19 renamed", "-rwxr-x--x 1234567 big",
                  "unmount rc=0", "daemon rc=0"):
         assert line in lines, run.output
+
+
+def test_sshfs_git(sessions: Sessions, sshd: Path) -> None:
+    """`git init && git add && git commit` inside an sshfs mount; git fsck is clean and the
+    remote directory holds the same repository."""
+    run = sessions.run(WAIT_MOUNT + f"""\
+mkdir -p remote mnt
+sshfs -f -F {sshd} "vufuse-sshd:$PWD/remote" "$PWD/mnt" 2>daemon.err &
+daemon=$!
+wait_mount "$PWD/mnt" || {{ cat daemon.err; exit 1; }}
+export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.org GIT_COMMITTER_NAME=t \\
+    GIT_COMMITTER_EMAIL=t@example.org GIT_CONFIG_NOSYSTEM=1 HOME=$PWD
+(
+    cd mnt || exit 1
+    mkdir project && cd project && git init -q && cp -r {REPO / "docs"} docs \\
+        && python3 -c 'open("README","w").write("hello\\n")' && git add . \\
+        && git commit -q -m first && echo "commit rc=$?" \\
+        && python3 -c 'open("README","a").write("again\\n")' && git commit -q -a -m second \\
+        && git log --format=%s && test -z "$(git status --porcelain)" \\
+        && git fsck --no-progress && echo "git ok"
+)
+echo "== remote"
+git -C remote/project log --format=%s && git -C remote/project fsck --no-progress \\
+    && git -C remote/project diff --quiet HEAD && echo "remote ok"
+fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
+wait $daemon; echo "daemon rc=$?"
+""", timeout=SESSION_TIMEOUT)
+    lines = run.lines()
+    assert run.status == 0, run.output
+    for line in ("commit rc=0", "git ok", "remote ok", "unmount rc=0", "daemon rc=0"):
+        assert line in lines, run.output
+    assert lines[lines.index("== remote") + 1:][:2] == ["second", "first"], run.output
 
 
 #: `write_through DIR`: files written through a mount by tar, cp and python3.
