@@ -4,8 +4,8 @@ Every test runs a bash script inside one `vufuse run` session, as whoever runs t
 ordinary user vufuse-test under ``make test``: no /dev/fuse for it), and checks what the daemon
 left behind against the same operations on a real directory, or against what a second mount of
 the same storage shows.  ``snapshot`` (trees.py) lists names, modes, sizes, link targets and an
-md5 of every regular file.  Writes into the mount go through programs that open files
-themselves (python3, cp, tar): a shell ``>`` onto a low fd is a separate hole (DESIGN §4).
+md5 of every regular file.  Writes into the mount go mostly through programs that open files
+themselves (python3, cp, tar); a shell ``>`` onto a low fd takes the stand-in road (D7).
 """
 
 from __future__ import annotations
