@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -437,11 +438,16 @@ static int last_component_is_special(const struct string_list *names, const char
     return 0;
 }
 
+/* 1: fd is one of our virtual files; 0: it is not; FD_NOT_OPEN: no such fd right now. */
+#define FD_NOT_OPEN 2
 static int fd_is_virtual(struct fastpath_config *config, pid_t tid, int fd, uint64_t *inode)
 {
     char link[64], target[128];
     snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)tid, fd);
-    if (read_link(AT_FDCWD, link, target, sizeof(target)) < 0)
+    ssize_t length = read_link(AT_FDCWD, link, target, sizeof(target));
+    if (length == -ENOENT)
+        return FD_NOT_OPEN;
+    if (length < 0)
         return 0;
     uint64_t ino = socket_inode(target);
     if (!ino || !inode_set_contains(&config->virtual_inodes, ino))
@@ -492,7 +498,16 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
         if (!(entry->fd_mask & (1 << i)))
             continue;
         int fd = (int)(uint32_t)notif->data.args[i];
-        if (fd >= fd_base && fd_is_virtual(config, tid, fd, &out->inode)) {
+        if (fd < fd_base)
+            continue;
+        int found = fd_is_virtual(config, tid, fd, &out->inode);
+        /* An fd in the range that is not open right now may be a virtual file being
+         * closed and reopened by another thread: letting the kernel run the call could
+         * then hit the socket itself (pread -> ESPIPE).  Python looks again (EBADF, or the
+         * new file).  close() of a closed fd is left to the kernel: closefrom() loops. */
+        if (found == 1 || (found == FD_NOT_OPEN && notif->data.nr != __NR_close)) {
+            if (found == FD_NOT_OPEN)
+                out->inode = 0;
             out->fd = fd;
             reason = REASON_FD;
         }

@@ -65,10 +65,12 @@ class LowFdStandIn:
     append: bool
     sent_size: int  # size of the file as last written back
     digests: dict[int, bytes] = field(default_factory=dict)
+    mapped: bool = False  # MAP_SHARED writes change it without IN_MODIFY
     opens: int = 0
     dirty: bool = False
     closed: bool = False
     lock: trio.Lock = field(default_factory=trio.Lock)
+    finished: trio.Event = field(default_factory=trio.Event)  # FLUSHed, our copies closed
 
     @property
     def mount(self) -> Mount:
@@ -82,8 +84,9 @@ class LowFdStandIns:
     def __init__(self) -> None:
         self._inotify = -1
         self._by_watch: dict[int, LowFdStandIn] = {}
+        self._finishing: set[LowFdStandIn] = set()  # out of _by_watch, FLUSH still on its way
         self._nursery: trio.Nursery | None = None
-        self._wakeup = trio.Event()
+        self._map_locks: dict[tuple[int, int], trio.Lock] = {}
 
     def attach(self, nursery: trio.Nursery) -> None:
         """Run the inotify reader and background write-backs in `nursery`."""
@@ -106,7 +109,7 @@ class LowFdStandIns:
     # --- creation ----------------------------------------------------------------------------
     async def create(
         self, description: OpenFileDescription, holder: int, contents: bytes | None,
-        size: int, caller: Caller, lock_owner: int,
+        size: int, caller: Caller, lock_owner: int, mapped: bool = False,
     ) -> int:
         """The fd to inject for `description` (the caller closes it after ADDFD).
 
@@ -142,7 +145,7 @@ class LowFdStandIns:
             raise
         stand_in = LowFdStandIn(
             description, description.handle, memfd, holder, watch, caller, lock_owner,
-            append, size, digests,
+            append, size, digests, mapped,
         )
         self._by_watch[watch] = stand_in
         mode = {O_WRONLY: os.O_WRONLY, O_RDONLY: os.O_RDONLY}.get(
@@ -155,6 +158,19 @@ class LowFdStandIns:
             await self._finish(stand_in)
             raise
         return theirs
+
+    def mapping_lock(self, mount_id: int, ino: int) -> trio.Lock:
+        """Held while a mapped stand-in of one file is looked up or made (one per file)."""
+        return self._map_locks.setdefault((mount_id, ino), trio.Lock())
+
+    def mapped_stand_in(self, location: object) -> int | None:
+        """Our memfd of the mapped stand-in of the file at `location`, if there is one."""
+        for stand_in in self._by_watch.values():
+            here = stand_in.description.location
+            if (stand_in.mapped and not stand_in.closed and here.mount is getattr(
+                    location, "mount", None) and here.ino == getattr(location, "ino", None)):
+                return stand_in.memfd
+        return None
 
     # --- events ------------------------------------------------------------------------------
     def _drain(self) -> None:
@@ -206,16 +222,21 @@ class LowFdStandIns:
     async def settle(self, mount: Mount | None = None) -> bool:
         """Write back every dirty stand-in (on `mount`, or all): called before any other
         access to the mount, so that what was written is seen.  True if anything was sent."""
-        if not self._by_watch:
-            return False
-        self._drain()
         sent = False
-        for stand_in in list(self._by_watch.values()):
+        if self._by_watch:
+            self._drain()
+            for stand_in in list(self._by_watch.values()):
+                if mount is None or stand_in.mount is mount:
+                    if stand_in.closed:
+                        sent = await self._finish(stand_in) or sent
+                    elif stand_in.dirty or stand_in.mapped:
+                        stand_in.dirty = True
+                        sent = await self._sync(stand_in) or sent
+        # A finish already under way in the background: wait until it has FLUSHed and let go
+        # of the file, so that what follows (an unmount's busy check) sees it closed.
+        for stand_in in list(self._finishing):
             if mount is None or stand_in.mount is mount:
-                if stand_in.closed:
-                    sent = await self._finish(stand_in) or sent
-                elif stand_in.dirty:
-                    sent = await self._sync(stand_in) or sent
+                await stand_in.finished.wait()
         return sent
 
     async def _sync(self, stand_in: LowFdStandIn) -> bool:
@@ -274,14 +295,20 @@ class LowFdStandIns:
         sent = await self._sync(stand_in)
         if self._by_watch.pop(stand_in.watch, None) is None:
             return sent
-        _libc.inotify_rm_watch(self._inotify, stand_in.watch)
+        self._finishing.add(stand_in)
         try:
-            await stand_in.handle.flush(stand_in.lock_owner, caller=stand_in.caller)
-        except OSError:
-            log.debug("flush after a low-fd stand-in failed", exc_info=True)
-        os.close(stand_in.memfd)
-        stand_in.memfd = -1
-        os.close(stand_in.holder)  # the hang-up of the last copy sends RELEASE
+            _libc.inotify_rm_watch(self._inotify, stand_in.watch)
+            try:
+                await stand_in.handle.flush(stand_in.lock_owner, caller=stand_in.caller)
+            except OSError:
+                log.debug("flush after a low-fd stand-in failed", exc_info=True)
+        finally:
+            os.close(stand_in.memfd)
+            stand_in.memfd = -1
+            os.close(stand_in.holder)  # the hang-up of the last copy sends RELEASE
+            stand_in.holder = -1
+            self._finishing.discard(stand_in)
+            stand_in.finished.set()
         return True
 
     async def finish_all(self) -> None:

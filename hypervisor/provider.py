@@ -252,6 +252,10 @@ class OpenFile:
 class Provider(ABC):
     """A virtual file system mounted somewhere in the session's mount table."""
 
+    #: Longest name a lookup accepts (longer: ENAMETOOLONG before asking).  Each file
+    #: system sets its own, as in the kernel (FUSE: 1024, FUSE_NAME_MAX).
+    name_max: int = 255
+
     @abstractmethod
     async def lookup(
         self, parent: int, name: bytes, *, caller: Caller | None = None

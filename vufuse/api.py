@@ -41,6 +41,14 @@ STOP_TIMEOUT = 60.0
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[1])
 
 
+def _with_project_path(env: dict[str, str]) -> dict[str, str]:
+    """`env` with this vufuse first on PYTHONPATH: `python -m vufuse.*` in the session finds
+    the same vufuse as the caller even when it is not installed."""
+    rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != _PROJECT_ROOT]
+    env["PYTHONPATH"] = os.pathsep.join([_PROJECT_ROOT, *rest])
+    return env
+
+
 class SessionError(Exception):
     """The session could not start, died, or refused a request."""
 
@@ -119,10 +127,7 @@ class Session:
         if self.stats_at_end:
             command.append("--stats")
         command += ["--", sys.executable, "-m", "vufuse.agent"]
-        env = dict(self.env)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [_PROJECT_ROOT, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
-        )
+        env = _with_project_path(dict(self.env))
         self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
             env=env, cwd=self.cwd,
@@ -230,7 +235,7 @@ class Session:
         added to ``pyfuse3.default_options``.  Raises :class:`MountError` with the daemon's
         output when it fails to mount or to answer INIT within `timeout` seconds.
         """
-        run_env = dict(self.env if env is None else env)
+        run_env = _with_project_path(dict(self.env if env is None else env))
         if isinstance(filesystem, type | OperationsClass):
             if len(args) != 1:
                 raise TypeError("mounting an Operations class takes one argument: MOUNTPOINT")
@@ -295,7 +300,7 @@ class Session:
         path = mount.mountpoint if isinstance(mount, Mount) else mount
         command = [sys.executable, "-m", "vufuse.cli", "umount", *(["-z"] if lazy else []),
                    os.fspath(path)]  # fmt: skip
-        done = self.run(command)
+        done = self.run(command, env=_with_project_path(dict(self.env)))
         if done.returncode != 0:
             raise SessionError(done.stderr.strip() or f"umount: status {done.returncode}")
 

@@ -38,9 +38,9 @@ from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
 from .files import check_readable, inject_fd, read_at
 
 FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
-MAP_ANONYMOUS = 0x20
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
 
 
 # --- fcntl, dup, ioctl, close ------------------------------------------------------------------
@@ -59,15 +59,11 @@ def _pidfd_getfd(call: Call, fd: int) -> int:
 
 def _duplicate(call: Call, fd: int, newfd: int, cloexec: bool) -> Reply:
     description = call.session.vfds.lookup_fd(call.tid, fd)
-    tgid, caller = call.tgid, call.caller  # before the answer: the caller may be gone after
     copy = _pidfd_getfd(call, fd)
     try:
-        reply = inject_fd(call, copy, newfd, cloexec)
+        return inject_fd(call, copy, newfd, cloexec, description)
     finally:
         os.close(copy)
-    if description is not None:
-        call.session.fd_drops.held(tgid, caller, description)
-    return reply
 
 
 @kernel_unless_virtual
@@ -89,7 +85,7 @@ async def handle_fcntl(call: Call) -> Reply:
         if start < 0:
             raise error(errno.EINVAL)
         # Below FD_BASE the copy would escape the trap (DESIGN §4): kept virtual instead.
-        newfd = lowest_free_fd(call.tid, max(start, FD_BASE))
+        newfd = lowest_free_fd(call.tid, max(start, FD_BASE), call.tgid)
         return _duplicate(call, call.int_arg(0), newfd, command == F_DUPFD_CLOEXEC)
     return CONTINUE  # F_GETFD/F_SETFD (per-fd, kernel-true), locks, owners...
 
@@ -98,7 +94,7 @@ async def handle_fcntl(call: Call) -> Reply:
 async def handle_dup(call: Call) -> Reply:
     """dup(fd) of a virtual fd: the copy goes to the lowest free number ≥ FD_BASE."""
     virtual_fd(call, 0)
-    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid), False)
+    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid, table=call.tgid), False)
 
 
 @kernel_unless_virtual
@@ -243,15 +239,6 @@ async def handle_ioctl(call: Call) -> Reply:
     raise error(errno.ENOTTY)
 
 
-@kernel_unless_virtual
-async def handle_mmap(call: Call) -> Reply:
-    """mmap of a virtual file is not emulated yet (needs a memfd swap): ENODEV."""
-    if call.int_arg(3) & MAP_ANONYMOUS:
-        raise LetKernel
-    virtual_fd(call, 4)
-    raise error(errno.ENODEV)
-
-
 # --- everything else on a read-only virtual fd ------------------------------------------------
 def _answer_for(errno_value: int, allow_path: bool = False) -> object:
     @kernel_unless_virtual
@@ -339,7 +326,6 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("dup", handle_dup)
     dispatcher.register("dup2 dup3", handle_dup2)
     dispatcher.register("ioctl", handle_ioctl)
-    dispatcher.register("mmap", handle_mmap)
     dispatcher.register("sendfile", handle_sendfile)
     dispatcher.register("splice", handle_splice)
     not_open_for_writing = "write pwrite64 writev pwritev pwritev2 fallocate vmsplice"

@@ -76,46 +76,82 @@ PY
 """
 
 
+#: `writers DIR`: four processes at once, each extracting a part of the tree into DIR/parN,
+#: copying it and removing part of the copy.
+WRITERS = r"""
+writers() (
+    for n in 1 2 3 4; do
+        (mkdir "$1/par$n" && tar -C "$1/par$n" -xf tree.tar tree/repo/vufuse && cp -r \
+            "$1/par$n/tree/repo/vufuse" "$1/par$n/copy" && rm -r "$1/par$n/copy/devfuse" \
+            && echo "writer $n ok") &
+    done
+    wait
+)
+"""
+
+#: Seconds a daemon gets to show its mount (wait_mounted's 10 s is short for sshfs's login on
+#: a loaded machine), and a session to finish.
+MOUNT_WAIT = 60
+SESSION_TIMEOUT = 240.0
+
+#: `wait_mount DIR`: wait_mounted with a bound of MOUNT_WAIT seconds.
+WAIT_MOUNT = r"""
+wait_mount() {
+    for _ in $(seq TRIES); do
+        grep -q " $1 " /proc/self/mounts && return 0
+        sleep 0.05
+    done
+    echo "TIMEOUT waiting for $1 to be mounted"; return 1
+}
+""".replace("TRIES", str(MOUNT_WAIT * 20))
+
+
 def test_fuse2fs_ext4_image(sessions: Sessions) -> None:
-    """fuse2fs on an ext4 image mkfs.ext4 made on a plain file: tar xf of a real tree and
-    edits; the mount shows what a real directory shows after the same; after unmounting,
-    `e2fsck -fn` finds the image clean; a second mount shows the same tree, every checksum."""
+    """fuse2fs on an ext4 image mkfs.ext4 made on a plain file: tar xf of a real tree, edits,
+    four writers at once; the mount shows what a real directory shows after the same; after
+    unmounting, `e2fsck -fn` finds the image clean; a second mount shows the same tree, every
+    checksum.  (mkfs.ext4 gives the root directory to the user: fuse2fs checks permissions
+    itself.  No `cp -a`: it sets a copy's mode by an ACL xattr, which fuse2fs stores without
+    changing the mode -- so does the kernel, with no FUSE_POSIX_ACL.)"""
     _need("fuse2fs", "mkfs.ext4", "e2fsck")
     _tree_tar(sessions.root)
-    run = sessions.run(SNAPSHOT + EDIT + """\
+    run = sessions.run(SNAPSHOT + EDIT + WRITERS + WAIT_MOUNT + """\
 mkfs.ext4 -q -F -E root_owner=$(id -u):$(id -g) image.ext4 64M || exit 1
-mkdir -p mnt ref && tar -C ref -xf tree.tar && edit ref || exit 1
-snapshot ref/tree >ref.snap 2>&1
+mkdir -p mnt ref/top && tar -C ref/top -xf tree.tar && edit ref/top && writers ref/top \
+    >/dev/null || exit 1
+snapshot ref/top >ref.snap 2>&1
 mount_it() {
     fuse2fs -f image.ext4 "$PWD/mnt" 2>>daemon.err &
     daemon=$!
-    wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+    wait_mount "$PWD/mnt" || { cat daemon.err; exit 1; }
 }
 unmount_it() {
     fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
     wait $daemon; echo "daemon rc=$?"
 }
 mount_it
-tar -C mnt -xf tree.tar; echo "tar rc=$?"
-edit mnt; echo "edit rc=$?"
-snapshot mnt/tree >first.snap 2>&1
+mkdir mnt/top && tar -C mnt/top -xf tree.tar; echo "tar rc=$?"
+edit mnt/top; echo "edit rc=$?"
+writers mnt/top
+snapshot mnt/top >first.snap 2>&1
 diff ref.snap first.snap && echo "first mount: same as the real directory"
 unmount_it
 e2fsck -fn image.ext4 >fsck.out 2>&1; echo "e2fsck rc=$?"
 cat fsck.out
 mount_it
-snapshot mnt/tree >second.snap 2>&1
+snapshot mnt/top >second.snap 2>&1
 diff ref.snap second.snap && echo "second mount: same as the real directory"
 unmount_it
 grep -c . ref.snap
-""")
+""", timeout=SESSION_TIMEOUT)
     output, lines = run.output, run.lines()
     assert run.status == 0, output
     for line in ("tar rc=0", "edit rc=0", "first mount: same as the real directory",
-                 "e2fsck rc=0", "second mount: same as the real directory"):
+                 "e2fsck rc=0", "second mount: same as the real directory",
+                 "writer 1 ok", "writer 2 ok", "writer 3 ok", "writer 4 ok"):
         assert line in lines, output
     assert lines.count("unmount rc=0") == 2 and lines.count("daemon rc=0") == 2, output
-    assert int(lines[-1]) > 300, output  # the listings were not empty
+    assert int(lines[-1]) > 1000, output  # the listings were not empty
 
 
 #: `work DIR`: a read-write workload on a copy of the tree at DIR (a real directory, or a
@@ -179,13 +215,14 @@ def test_union_daemon_workload(sessions: Sessions, daemon: str) -> None:
 
     unionfs-fuse keeps its whiteouts in a .unionfs-fuse directory that `hide_meta_files`
     hides (without it the mount lists it, on the kernel too).  fuse-overlayfs gets no hard
-    link in its lower layer: it gives both names one node, copies up only the name written
-    through, and serves the other name from the lower file again; on the kernel that shows
-    only without the writeback cache that fuse-overlayfs asks for (the kernel then keeps the
-    written pages and the size), and we do not offer WRITEBACK_CACHE (docs/devfuse.md)."""
+    link in its lower layer: it gives both names one node but copies up only the name written
+    through, so the two names no longer show one file -- unlike a real directory, on the
+    kernel too (there its writeback cache, which we do not offer, hides part of it: a `cp` of
+    the appended name copied the old bytes; with `-o writeback=0` the kernel shows exactly
+    what we show)."""
     _need({"unionfs-fuse": "unionfs"}.get(daemon, daemon))
     _tree_tar(sessions.root, hard_link=daemon != "fuse-overlayfs")
-    run = sessions.run(SNAPSHOT + WORK + f"""\
+    run = sessions.run(SNAPSHOT + WORK + WAIT_MOUNT + f"""\
 mkdir -p ref lower upper work mnt
 tar -C ref -xf tree.tar --strip-components=1 && tar -C lower -xf tree.tar --strip-components=1 \
     || exit 1
@@ -193,7 +230,7 @@ snapshot lower >lower-before.snap 2>&1
 mount_it() {{
     {UNION_DAEMONS[daemon]} 2>>daemon.err &
     daemon=$!
-    wait_mounted "$PWD/mnt" || {{ cat daemon.err; exit 1; }}
+    wait_mount "$PWD/mnt" || {{ cat daemon.err; exit 1; }}
 }}
 unmount_it() {{
     fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
@@ -220,7 +257,7 @@ else
 fi
 cat mnt.out
 grep -c . ref.snap
-""")
+""", timeout=SESSION_TIMEOUT)
     output, lines = run.output, run.lines()
     assert run.status == 0, output
     for line in ("ref rc=0", "mnt rc=0", "same output", "same tree", "O_EXCL: EEXIST", "ran",
@@ -326,11 +363,11 @@ def test_sshfs_file_operations(sessions: Sessions, sshd: Path) -> None:
     directory ends the same.  The tar holds no symlink: SFTP's SETSTAT follows links, so tar
     can't set a link's times through sshfs (ENOENT for a dangling one, on the kernel too)."""
     _tree_tar(sessions.root, symlinks=False, hard_link=False)
-    run = sessions.run(SNAPSHOT + FILES + f"""\
+    run = sessions.run(SNAPSHOT + FILES + WAIT_MOUNT + f"""\
 mkdir -p ref remote mnt
 sshfs -f -F {sshd} "vufuse-sshd:$PWD/remote" "$PWD/mnt" 2>daemon.err &
 daemon=$!
-wait_mounted "$PWD/mnt" || {{ cat daemon.err; exit 1; }}
+wait_mount "$PWD/mnt" || {{ cat daemon.err; exit 1; }}
 files "$PWD/ref" >ref.out 2>&1; echo "ref rc=$?"
 files "$PWD/mnt" >mnt.out 2>&1; echo "mnt rc=$?"
 diff ref.out mnt.out && echo "same output"
@@ -342,7 +379,7 @@ diff ref.snap remote.snap && echo "remote: same tree"
 fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
 wait $daemon; echo "daemon rc=$?"
 cat mnt.out
-""")
+""", timeout=SESSION_TIMEOUT)
     lines = run.lines()
     assert run.status == 0, run.output
     for line in ("ref rc=0", "mnt rc=0", "same output", "same tree", "remote: same tree",
@@ -372,14 +409,14 @@ def test_gocryptfs_two_mounts(sessions: Sessions) -> None:
     directory; the cipher directory holds none of the plain names."""
     _need("gocryptfs")
     _tree_tar(sessions.root)
-    run = sessions.run(SNAPSHOT + WRITE_THROUGH + """\
+    run = sessions.run(SNAPSHOT + WRITE_THROUGH + WAIT_MOUNT + """\
 mkdir -p ref cipher mnt
 write_through "$PWD/ref" && snapshot ref >ref.snap 2>&1 || exit 1
 gocryptfs -init -q -scryptn 10 -extpass "echo secret words" cipher; echo "init rc=$?"
 mount_it() {
     gocryptfs -fg -q -extpass "echo secret words" cipher "$PWD/mnt" 2>>daemon.err &
     daemon=$!
-    wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+    wait_mount "$PWD/mnt" || { cat daemon.err; exit 1; }
 }
 unmount_it() {
     fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
@@ -395,7 +432,7 @@ mount_it
 snapshot mnt >second.snap 2>&1
 diff ref.snap second.snap && echo "second mount: same as the real directory"
 unmount_it
-""")
+""", timeout=SESSION_TIMEOUT)
     lines = run.lines()
     assert run.status == 0, run.output
     for line in ("init rc=0", "write rc=0", "first mount: same as the real directory",
@@ -424,14 +461,14 @@ def test_rclone_mount_two_mounts(sessions: Sessions) -> None:
     cache (the kernel shows the same)."""
     _need("rclone", "fusermount")
     _tree_tar(sessions.root, symlinks=False, hard_link=False)
-    run = sessions.run(CONTENTS + WRITE_THROUGH + """\
+    run = sessions.run(CONTENTS + WRITE_THROUGH + WAIT_MOUNT + """\
 mkdir -p ref remote mnt
 write_through "$PWD/ref" && contents ref >ref.list 2>&1 || exit 1
 mount_it() {
     rclone mount --config /dev/null --cache-dir "$PWD/cache" --vfs-cache-mode off \\
         "$PWD/remote" "$PWD/mnt" 2>>daemon.err &
     daemon=$!
-    wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+    wait_mount "$PWD/mnt" || { cat daemon.err; exit 1; }
 }
 unmount_it() {
     fusermount -u "$PWD/mnt"; echo "unmount rc=$?"
@@ -449,7 +486,7 @@ contents mnt >second.list 2>&1
 diff ref.list second.list && echo "second mount: same as the real directory"
 unmount_it
 grep -c . ref.list
-""")
+""", timeout=SESSION_TIMEOUT)
     lines = run.lines()
     assert run.status == 0, run.output
     for line in ("write rc=0", "first mount: same as the real directory",

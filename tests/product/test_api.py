@@ -84,12 +84,16 @@ def test_mount_a_class_with_arguments_and_options(tmp_path: Path) -> None:
     source.mkdir()
     mnt.mkdir()
     (source / "file").write_text("from the source\n")
-    with vufuse.Session() as session:
+    debug = tmp_path / "debug.log"
+    with vufuse.Session(debug=debug) as session:
         session.mount(PassthroughFs, mnt, init_args=(str(source),), options=["fsname=mirror"])
         assert session.run(["cat", mnt / "file"]).stdout == "from the source\n"
         session.run(["tee", mnt / "made"], input="new\n", check=True)
         assert (source / "made").read_text() == "new\n"
         assert "mirror" in session.run(["df", mnt]).stdout
+    log = debug.read_text()  # Session(debug=FILE) is `vufuse run --debug=FILE`
+    assert "opcode: LOOKUP" in log and "opcode: WRITE" in log
+    assert f'openat(AT_FDCWD, "{mnt}/file", O_RDONLY) = ANSWERED' in log  # strace-style
 
 
 @pytest.mark.skipif(not os.access(HELLO_LL, os.X_OK), reason="libfuse's hello_ll not built")

@@ -289,7 +289,6 @@ class Connection:
         except BaseException:
             self._pending.pop(unique, None)
             raise
-        sent = trio.current_time()
         try:
             await entry.done.wait()
         except trio.Cancelled:
@@ -299,7 +298,7 @@ class Connection:
                 await entry.done.wait()
         if self.observer is not None:
             error = entry.error or (-entry.reply.header.error if entry.reply else errno.EIO)
-            self.observer(request, trio.current_time() - sent, error)
+            self.observer(request, trio.current_time() - entry.sent_at, error)
         return self._outcome(entry)
 
     def _outcome(self, entry: _Pending) -> Any:

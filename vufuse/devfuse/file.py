@@ -20,7 +20,7 @@ from vufuse import protocol as p
 from . import dir as fuse_dir
 from .connection import PAGE_SIZE
 from .init import MAX_READAHEAD, read_chunk_size
-from .inode import Inode
+from .inode import STATX_SIZE, Inode
 from .permission import is_root
 from .superblock import Superblock
 
@@ -138,22 +138,25 @@ class FuseFile:
     async def _read_direct(self, offset: int, size: int, caller: Caller | None) -> bytes:
         chunk = read_chunk_size(self.sb.connection.negotiated, self.sb.options.effective_max_read)
         pieces: list[bytes] = []
-        while size > 0:
-            want = min(size, chunk)
-            body = await self.sb.connection.call(self._read_request(offset, want, caller))
-            data: bytes = body or b""
-            pieces.append(data)
-            if len(data) < want:
-                break
-            offset += want
-            size -= want
+        try:
+            while size > 0:
+                want = min(size, chunk)
+                body = await self.sb.connection.call(self._read_request(offset, want, caller))
+                data: bytes = body or b""
+                pieces.append(data)
+                if len(data) < want:
+                    break
+                offset += want
+                size -= want
+        finally:
+            self.sb.inodes.invalidate_atime(self.inode)  # __fuse_direct_read
         return b"".join(pieces)
 
     async def _read_cached(self, offset: int, size: int, caller: Caller | None) -> bytes:
         inode = self.inode
         if self.sb.inodes.auto_inval_data and offset + size > inode.size:
             # fuse_cache_read_iter: a read past EOF refreshes (possibly stale) i_size first.
-            await fuse_dir.getattr(self.sb, inode, caller, fh=self.fh)
+            await fuse_dir.getattr(self.sb, inode, caller, fh=self.fh, mask=STATX_SIZE)
         end = min(offset + size, inode.size)
         if offset >= end:
             return b""
@@ -188,7 +191,10 @@ class FuseFile:
         while index < stop:
             count = min(chunk_pages, stop - index)
             offset, want = index * PAGE_SIZE, count * PAGE_SIZE
-            body = await self.sb.connection.call(self._read_request(offset, want, caller))
+            try:
+                body = await self.sb.connection.call(self._read_request(offset, want, caller))
+            finally:
+                self.sb.inodes.invalidate_atime(inode)  # fuse_readpages_end
             data: bytes = body or b""
             for page in range(count):
                 piece = data[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]

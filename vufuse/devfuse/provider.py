@@ -117,6 +117,8 @@ class FuseOpenFile(FileWriteMixin, OpenFile):
 class FuseProvider(ProviderWriteMixin, Provider):
     """A mounted FUSE file system, served by the daemon at the other end of ``connection``."""
 
+    name_max = p.NAME_MAX  # FUSE_NAME_MAX: fuse_lookup refuses longer names
+
     def __init__(
         self,
         connection: Connection,
