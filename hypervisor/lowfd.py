@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -85,6 +86,8 @@ class LowFdStandIns:
         self._inotify = -1
         self._by_watch: dict[int, LowFdStandIn] = {}
         self._finishing: set[LowFdStandIn] = set()  # out of _by_watch, FLUSH still on its way
+        #: Called when a stand-in appears (the session forgets its cached stat answers).
+        self.on_create: Callable[[], None] = lambda: None
         self._nursery: trio.Nursery | None = None
         self._map_locks: dict[tuple[int, int], trio.Lock] = {}
 
@@ -94,6 +97,11 @@ class LowFdStandIns:
 
     def __len__(self) -> int:
         return len(self._by_watch)
+
+    @property
+    def finishing(self) -> bool:
+        """A stand-in is being written back and closed (out of the count above)."""
+        return bool(self._finishing)
 
     def _ensure_inotify(self) -> int:
         if self._inotify < 0:
@@ -148,6 +156,7 @@ class LowFdStandIns:
             append, size, digests, mapped,
         )
         self._by_watch[watch] = stand_in
+        self.on_create()
         mode = {O_WRONLY: os.O_WRONLY, O_RDONLY: os.O_RDONLY}.get(
             description.flags & O_ACCMODE, os.O_RDWR
         ) | os.O_CLOEXEC | (os.O_APPEND if append else 0)

@@ -22,6 +22,7 @@ from typing import Any
 import trio
 
 from . import mountinfo, strace, syscalls
+from .answers import AnswerCache
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
@@ -122,6 +123,10 @@ class Session:
         self.fd_drops = DeathWatch()
         self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
+        self.answers = AnswerCache(self.tracer)
+        """Stat answers the C core gives itself (docs/decisions.md D20)."""
+        self.answers.suspended = lambda: len(self.low_fds) > 0 or self.low_fds.finishing
+        self.low_fds.on_create = self.answers.drop
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
@@ -138,12 +143,10 @@ class Session:
 
     # --- the C core's view ------------------------------------------------------------------
     def _push_prefixes(self, prefixes: list[bytes]) -> None:
-        # The stand-in root, and a name that does not exist beneath it: with a prefix that
-        # has no real directory, the C fast path judges relative paths by their base's name
-        # (lexically), so "../../x" from a stand-in cwd is queued even when it resolves
-        # outside.  Workaround until the C core queues every relative path whose base is
-        # watched (docs/hypervisor.md, "Asked of the C core").
-        self.tracer.set_prefixes([*prefixes, self.stand_ins.root, self.stand_ins.root + b"/.base"])
+        # The stand-in root: the C core queues every relative path with a ".." whose base
+        # (a cwd stand-in) lies under it, wherever it lands (docs/tracer-core.md).
+        self.tracer.set_prefixes([*prefixes, self.stand_ins.root])
+        self.answers.mounts_changed(self.mounts)
 
     async def _translate(self, name: bytes) -> Location | None:
         """Stand-in directories and `socket:[INO]` links of virtual fds → virtual objects."""
@@ -304,6 +307,8 @@ class Session:
         """Handle one notification and answer it (exactly once)."""
         call = Call(notification, self)
         reply = await self.dispatcher.handle(call)
+        if call.touched_virtual:
+            self.answers.after_call(notification.nr, notification.args)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%d] %s(%s) = %s", notification.pid, call.name,
                       self._describe_args(notification), _describe(reply))

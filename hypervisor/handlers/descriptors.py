@@ -147,6 +147,9 @@ def _stand_in_at(
         os.close(fd)
 
 
+_SNAPSHOT_PIECE = 8 << 20
+
+
 async def _snapshot_at(
     call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
 ) -> Reply:
@@ -156,14 +159,14 @@ async def _snapshot_at(
     longer shares its offset with the virtual fd (docs/hypervisor.md, known holes).
     """
     provider = description.location.mount.provider
-    size = (await provider.getattr(description.location.ino, caller=call.caller)).size
+    await provider.getattr(description.location.ino, caller=call.caller)  # a fresh i_size
     memfd = os.memfd_create("vufuse-snapshot", os.MFD_CLOEXEC)
     try:
         async with description.lock:
             position = 0
             while True:
-                chunk = await read_at(call, description, position,
-                                       max(size - position, 1 << 20))
+                # Pieces of a few MiB: a whole-file read would build the file twice in memory.
+                chunk = await read_at(call, description, position, _SNAPSHOT_PIECE)
                 if not chunk:
                     break
                 os.write(memfd, chunk)
