@@ -15,6 +15,7 @@ import errno
 import stat as stat_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from vufuse import protocol as p
 
@@ -58,6 +59,7 @@ class Inode:
     advise_readdirplus: bool = False  # FUSE_I_ADVISE_RDPLUS (on a directory)
     init_readdirplus: bool = False  # FUSE_I_INIT_RDPLUS: brought in by READDIRPLUS, unused
     cache_epoch: int = 0  # bumped by every invalidation: a READ that raced one is not cached
+    attributes_memo: Any = None  # (attr, valid_until, Attributes): provider.attributes() reuse
 
     @property
     def file_type(self) -> int:
