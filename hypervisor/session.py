@@ -306,12 +306,15 @@ class Session:
     async def handle(self, notification: Any) -> None:
         """Handle one notification and answer it (exactly once)."""
         call = Call(notification, self)
+        # Read the arguments while the caller still waits: a handler that answers itself
+        # (ADDFD) lets it run on, and exit, before the line is written.
+        arguments = self._describe_args(notification) if log.isEnabledFor(logging.DEBUG) else ""
         reply = await self.dispatcher.handle(call)
         if call.touched_virtual:
             self.answers.after_call(notification.nr, notification.args)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("[%d] %s(%s) = %s", notification.pid, call.name,
-                      self._describe_args(notification), _describe(reply))
+            log.debug("[%d] %s(%s) = %s", notification.pid, call.name, arguments,
+                      _describe(reply))
         try:
             if reply is CONTINUE:
                 self.tracer.respond(notification.id, continue_=True)
