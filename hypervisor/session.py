@@ -30,6 +30,7 @@ from .lowfd import LowFdStandIns
 from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
 from .process import ProcessTable
+from .signals import SignalWatch
 from .vfd import VirtualFdTable, socket_inode
 
 log = logging.getLogger("vufuse.hypervisor")
@@ -114,6 +115,7 @@ class Session:
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
         self.low_fds = LowFdStandIns()
         self.fd_drops = DeathWatch()
+        self.signal_watch = SignalWatch()
         self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
         self.mounts.on_change(self._push_prefixes)
@@ -233,6 +235,7 @@ class Session:
                 previous = _ignore_terminal_signals()
                 try:
                     nursery.start_soon(self._serve, nursery)
+                    nursery.start_soon(self.signal_watch.run)
                     status = await self._wait_for_command()
                     with trio.move_on_after(FINAL_WRITE_BACK_TIMEOUT):
                         await self.low_fds.finish_all()  # while the daemons still run
@@ -261,7 +264,14 @@ class Session:
     async def handle(self, notification: Any) -> None:
         """Handle one notification and answer it (exactly once)."""
         call = Call(notification, self)
-        reply = await self.dispatcher.handle(call)
+        reply: object = OSError(errno.EINTR, "interrupted")
+        scope = trio.CancelScope()
+        self.signal_watch.enter(notification.id, notification.pid, scope)
+        try:
+            with scope:  # cancelled when the caller gets a signal it would take (signals.py)
+                reply = await self.dispatcher.handle(call)
+        finally:
+            self.signal_watch.leave(notification.id)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%d] %s(%s) = %s", notification.pid, call.name,
                       self._describe_args(notification), _describe(reply))
