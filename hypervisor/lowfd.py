@@ -70,6 +70,7 @@ class LowFdStandIn:
     dirty: bool = False
     closed: bool = False
     lock: trio.Lock = field(default_factory=trio.Lock)
+    finished: trio.Event = field(default_factory=trio.Event)  # FLUSHed, our copies closed
 
     @property
     def mount(self) -> Mount:
@@ -83,6 +84,7 @@ class LowFdStandIns:
     def __init__(self) -> None:
         self._inotify = -1
         self._by_watch: dict[int, LowFdStandIn] = {}
+        self._finishing: set[LowFdStandIn] = set()  # out of _by_watch, FLUSH still on its way
         self._nursery: trio.Nursery | None = None
         self._map_locks: dict[tuple[int, int], trio.Lock] = {}
 
@@ -220,17 +222,21 @@ class LowFdStandIns:
     async def settle(self, mount: Mount | None = None) -> bool:
         """Write back every dirty stand-in (on `mount`, or all): called before any other
         access to the mount, so that what was written is seen.  True if anything was sent."""
-        if not self._by_watch:
-            return False
-        self._drain()
         sent = False
-        for stand_in in list(self._by_watch.values()):
+        if self._by_watch:
+            self._drain()
+            for stand_in in list(self._by_watch.values()):
+                if mount is None or stand_in.mount is mount:
+                    if stand_in.closed:
+                        sent = await self._finish(stand_in) or sent
+                    elif stand_in.dirty or stand_in.mapped:
+                        stand_in.dirty = True
+                        sent = await self._sync(stand_in) or sent
+        # A finish already under way in the background: wait until it has FLUSHed and let go
+        # of the file, so that what follows (an unmount's busy check) sees it closed.
+        for stand_in in list(self._finishing):
             if mount is None or stand_in.mount is mount:
-                if stand_in.closed:
-                    sent = await self._finish(stand_in) or sent
-                elif stand_in.dirty or stand_in.mapped:
-                    stand_in.dirty = True
-                    sent = await self._sync(stand_in) or sent
+                await stand_in.finished.wait()
         return sent
 
     async def _sync(self, stand_in: LowFdStandIn) -> bool:
@@ -289,14 +295,20 @@ class LowFdStandIns:
         sent = await self._sync(stand_in)
         if self._by_watch.pop(stand_in.watch, None) is None:
             return sent
-        _libc.inotify_rm_watch(self._inotify, stand_in.watch)
+        self._finishing.add(stand_in)
         try:
-            await stand_in.handle.flush(stand_in.lock_owner, caller=stand_in.caller)
-        except OSError:
-            log.debug("flush after a low-fd stand-in failed", exc_info=True)
-        os.close(stand_in.memfd)
-        stand_in.memfd = -1
-        os.close(stand_in.holder)  # the hang-up of the last copy sends RELEASE
+            _libc.inotify_rm_watch(self._inotify, stand_in.watch)
+            try:
+                await stand_in.handle.flush(stand_in.lock_owner, caller=stand_in.caller)
+            except OSError:
+                log.debug("flush after a low-fd stand-in failed", exc_info=True)
+        finally:
+            os.close(stand_in.memfd)
+            stand_in.memfd = -1
+            os.close(stand_in.holder)  # the hang-up of the last copy sends RELEASE
+            stand_in.holder = -1
+            self._finishing.discard(stand_in)
+            stand_in.finished.set()
         return True
 
     async def finish_all(self) -> None:

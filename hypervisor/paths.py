@@ -189,7 +189,7 @@ class PathResolver:
                 if name == b".":
                     self._need_directory(current)
                     continue
-                if len(name) > NAME_MAX:
+                if len(name) > _name_max(current):
                     raise _error(errno.ENAMETOOLONG)
                 if caller is not None and isinstance(current, VirtualLocation):
                     if current.mount.options.get("default_permissions") is not None:
@@ -309,3 +309,10 @@ class PathResolver:
         if stat_module.S_ISLNK(mode) and follow:
             return current, os.readlink(child_path)
         return RealLocation(child_path), None
+
+
+def _name_max(location: object) -> int:
+    """The longest name allowed in `location`: its file system's (FUSE allows 1024)."""
+    if isinstance(location, VirtualLocation):
+        return location.mount.provider.name_max
+    return NAME_MAX

@@ -23,6 +23,7 @@ ACTION_PYTHON = 4
 ACTION_DUMPABLE = 5
 ACTION_TRAP_CWD = 6
 ACTION_TRAP_VIRTUAL = 7
+ACTION_TRAP_SOCKADDR = 8
 
 FD_BASE = 512
 """First number of the reserved virtual fd range R = [FD_BASE, 2**31) (DESIGN §4)."""
@@ -198,9 +199,12 @@ RULES: tuple[Rule, ...] = tuple(
         " fsetxattr fgetxattr flistxattr fremovexattr fadvise64 sync_file_range vmsplice"
         " fallocate preadv pwritev syncfs preadv2 pwritev2 quotactl_fd open_by_handle_at"
         # Socket calls on a virtual fd: the kernel would say ENOTSOCK for a file.
-        " connect accept sendto recvfrom sendmsg recvmsg shutdown bind listen getsockname"
+        " accept sendto recvfrom sendmsg recvmsg shutdown listen getsockname"
         " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg"
     )
+    # bind/connect of a unix socket to a path on a mount (docs/decisions.md D12): the C core
+    # reads the sockaddr_un (arguments 1, 2) and queues a watched path.
+    + [Rule(n, ACTION_TRAP_SOCKADDR, (0,)) for n in ("bind", "connect")]
     + _fd("mmap", 4)
     + _fd("dup2 dup3 sendfile tee", 0, 1)
     + _fd("splice copy_file_range", 0, 2)

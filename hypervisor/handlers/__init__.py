@@ -16,10 +16,11 @@ def register_all(dispatcher: Dispatcher) -> None:
         mapping,
         metadata,
         mounting,
+        sockets,
         write_side,
         writes,
     )
 
     for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
-                   fdtable, execution, mapping):
+                   fdtable, execution, mapping, sockets):
         module.register(dispatcher)

@@ -82,14 +82,18 @@ async def resolve(
     follow: bool = True,
     at_flags: int = 0,
     real_too: bool = False,
+    path: bytes | None = None,
 ) -> Resolution:
     """Resolve path argument `path_arg` (relative to dirfd argument `dirfd_arg`).
 
     Raises :class:`LetKernel` when the kernel can do it alone, OSError for an answer.
     An empty path with AT_EMPTY_PATH in `at_flags` names the dirfd itself (so does a NULL
     path since 6.11).  `real_too` returns real results the kernel could reach alone as well.
+    `path` is the path itself when it is not a string argument (a sockaddr_un's).
     """
-    if at_flags & AT_EMPTY_PATH and call.arg(path_arg) == 0 and call.name in _NULL_PATH_OK:
+    if path is not None:
+        pass
+    elif at_flags & AT_EMPTY_PATH and call.arg(path_arg) == 0 and call.name in _NULL_PATH_OK:
         path = b""
     else:
         try:

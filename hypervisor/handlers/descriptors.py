@@ -42,6 +42,7 @@ FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+
 # --- fcntl, dup, ioctl, close ------------------------------------------------------------------
 def _pidfd_getfd(call: Call, fd: int) -> int:
     """A copy, in vufuse, of fd `fd` of the caller (same open file description)."""
@@ -58,17 +59,11 @@ def _pidfd_getfd(call: Call, fd: int) -> int:
 
 def _duplicate(call: Call, fd: int, newfd: int, cloexec: bool) -> Reply:
     description = call.session.vfds.lookup_fd(call.tid, fd)
-    tgid = call.tgid  # before the answer: the caller may be gone after
-    if description is not None:
-        call.session.fd_drops.watch(tgid, call.caller)
     copy = _pidfd_getfd(call, fd)
     try:
-        reply = inject_fd(call, copy, newfd, cloexec)
+        return inject_fd(call, copy, newfd, cloexec, description)
     finally:
         os.close(copy)
-    if description is not None:
-        call.session.fd_drops.held(tgid, description)
-    return reply
 
 
 @kernel_unless_virtual
@@ -90,7 +85,7 @@ async def handle_fcntl(call: Call) -> Reply:
         if start < 0:
             raise error(errno.EINVAL)
         # Below FD_BASE the copy would escape the trap (DESIGN §4): kept virtual instead.
-        newfd = lowest_free_fd(call.tid, max(start, FD_BASE))
+        newfd = lowest_free_fd(call.tid, max(start, FD_BASE), call.tgid)
         return _duplicate(call, call.int_arg(0), newfd, command == F_DUPFD_CLOEXEC)
     return CONTINUE  # F_GETFD/F_SETFD (per-fd, kernel-true), locks, owners...
 
@@ -99,7 +94,7 @@ async def handle_fcntl(call: Call) -> Reply:
 async def handle_dup(call: Call) -> Reply:
     """dup(fd) of a virtual fd: the copy goes to the lowest free number ≥ FD_BASE."""
     virtual_fd(call, 0)
-    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid), False)
+    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid, table=call.tgid), False)
 
 
 @kernel_unless_virtual
@@ -349,7 +344,7 @@ def register(dispatcher: Dispatcher) -> None:
         "quotactl_fd open_by_handle_at", _answer_for(errno.EOPNOTSUPP, True)  # type: ignore[arg-type]
     )
     dispatcher.register(
-        "connect accept sendto recvfrom sendmsg recvmsg shutdown bind listen getsockname"
+        "accept sendto recvfrom sendmsg recvmsg shutdown listen getsockname"
         " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg",
         _answer_for(errno.ENOTSOCK, True),  # type: ignore[arg-type]
     )

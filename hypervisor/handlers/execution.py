@@ -10,7 +10,7 @@ arguments, so an exec that resolves through a mount is done by the ptrace inject
 - a real file reached through a mount (a venv's bin/python, a symlink out of the mount) is
   run by its canonical path;
 with argv rewritten below the stack for scripts.  The injected exec traps again and runs
-natively; its handler flushes the O_CLOEXEC virtual fds (decisions D8, D9).
+natively; its handler flushes the O_CLOEXEC virtual fds (decisions D8, D19).
 """
 
 from __future__ import annotations

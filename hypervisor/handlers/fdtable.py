@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 
 import trio
 
@@ -68,18 +69,22 @@ def _cloexec(tid: int, fd: int) -> bool:
     return False
 
 
-async def flush(call: Call, description: OpenFileDescription) -> None:
-    """One reference of the caller's fd table to `description` goes: FLUSH, locks go."""
+async def flush(call: Call, description: OpenFileDescription) -> int:
+    """One reference of the caller's fd table to `description` goes: FLUSH, locks go.
+    Returns the daemon's error on the FLUSH (0 if none): close(2) reports it."""
     from .writes import LOCKS, lock_key
 
     LOCKS.drop_owner(lock_key(description), call.tgid)
     call.session.fd_drops.dropped(call.tgid, description)
+    await call.session.fd_drops.settle_deaths()
     if description.handle is None or description.released:
-        return
+        return 0
     try:
         await description.handle.flush(call.tgid, caller=call.caller)
     except OSError as failure:
         log.debug("flush failed: %s", failure)
+        return failure.errno or errno.EIO
+    return 0
 
 
 # --- the handlers ----------------------------------------------------------------------------
@@ -143,30 +148,29 @@ class DeathWatch:
         self._held: dict[int, dict[OpenFileDescription, int]] = {}
         self._exited: set[int] = set()
         self._callers: dict[int, Caller] = {}
+        self._pidfds: dict[int, int] = {}
         self.nursery: trio.Nursery | None = None
 
     def exited(self, tgid: int) -> None:
         """exit_group was seen (its FLUSHes sent)."""
         self._exited.add(tgid)
 
-    def watch(self, tgid: int, caller: Caller) -> None:
-        """Process `tgid` is about to get a virtual fd: watch it (before the answer, which
-        may let it run to its death before we look again)."""
-        if tgid in self._held or self.nursery is None:
-            return
-        try:
-            pidfd = os.pidfd_open(tgid)
-        except OSError:
-            return
-        self._held[tgid] = {}
-        self._callers[tgid] = caller
-        self.nursery.start_soon(self._watch, tgid, pidfd, caller)
-
-    def held(self, tgid: int, description: OpenFileDescription) -> None:
-        """Process `tgid` (watched) got one more fd of `description`."""
+    def held(self, tgid: int, caller: Caller, description: OpenFileDescription) -> None:
+        """Process `tgid` got one more fd of `description` (in a call by `caller`); its death
+        is watched from now on."""
         held = self._held.get(tgid)
-        if held is not None:
-            held[description] = held.get(description, 0) + 1
+        if held is None:
+            if self.nursery is None:
+                return
+            try:
+                pidfd = os.pidfd_open(tgid)
+            except OSError:
+                return
+            held = self._held[tgid] = {}
+            self._callers[tgid] = caller
+            self._pidfds[tgid] = pidfd
+            self.nursery.start_soon(self._watch, tgid, pidfd)
+        held[description] = held.get(description, 0) + 1
 
     def dropped(self, tgid: int, description: OpenFileDescription) -> None:
         """One of `tgid`'s fds of `description` went (its FLUSH was sent)."""
@@ -184,21 +188,40 @@ class DeathWatch:
             for _ in range(count):
                 await _flush_quietly(description, tgid, self._callers.get(tgid))
 
-    async def _watch(self, tgid: int, pidfd: int, caller: Caller) -> None:
+    async def settle_deaths(self) -> None:
+        """Send now the FLUSHes owed by holders that are already dead but whose watcher has
+        not run yet: the kernel closed their files before anyone could see the death (a
+        parent's close after its waitpid), so their FLUSHes come first."""
+        if not self._pidfds:
+            return
+        events = select.poll()
+        by_fd = {pidfd: tgid for tgid, pidfd in self._pidfds.items()}
+        for pidfd in by_fd:
+            events.register(pidfd, select.POLLIN)
+        for pidfd, _ in events.poll(0):
+            await self._died(by_fd[pidfd])
+
+    async def _died(self, tgid: int) -> None:
+        held = self._held.pop(tgid, {})
+        exited = tgid in self._exited
+        self._exited.discard(tgid)
+        caller = self._callers.pop(tgid, None)
+        if exited:
+            return
+        with trio.CancelScope(shield=True):
+            for description, count in held.items():
+                for _ in range(count):
+                    await _flush_quietly(description, tgid, caller)
+
+    async def _watch(self, tgid: int, pidfd: int) -> None:
         try:
             await trio.lowlevel.wait_readable(pidfd)
         finally:
             # Also when the session ends (cancelled): its processes die with it.
             os.close(pidfd)
-            held = self._held.pop(tgid, {})
-            exited = tgid in self._exited
-            self._exited.discard(tgid)
-            self._callers.pop(tgid, None)
-            if not exited:
-                with trio.CancelScope(shield=True):
-                    for description, count in held.items():
-                        for _ in range(count):
-                            await _flush_quietly(description, tgid, caller)
+            self._pidfds.pop(tgid, None)
+            with trio.CancelScope(shield=True):
+                await self._died(tgid)
 
 
 async def _flush_quietly(description: OpenFileDescription, tgid: int,

@@ -1,5 +1,5 @@
 """mmap of a virtual file: the fd is swapped for a memfd holding the file, then the kernel
-maps that (decisions D9).
+maps that (decisions D19).
 
 User notification can't change mmap's fd argument, but ADDFD with SETFD can replace the
 object behind the caller's fd number while the call waits; CONTINUE then maps the memfd.

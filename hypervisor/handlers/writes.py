@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import struct
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ from ..abi import (
     SEEK_END,
     SEEK_SET,
 )
-from ..dispatch import CONTINUE, Call, Dispatcher, Reply
+from ..dispatch import ANSWERED, CONTINUE, Call, Dispatcher, Reply
 from ..provider import LocalLocks, OpenFile, SetattrChanges
-from ..vfd import OpenFileDescription
+from ..syscall_result import continue_then_fail
+from ..vfd import OpenFileDescription, fd_closed
 from . import descriptors
 from .common import error, kernel_unless_virtual, virtual_fd
 
@@ -41,6 +43,8 @@ F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
 LOCK_COMMANDS = {F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW}
 OFFSET_MAX = (1 << 63) - 1
 _POLL = 0.02  # seconds between retries of a waiting lock
+
+log = logging.getLogger("vufuse.hypervisor")
 
 
 def _writable(description: OpenFileDescription) -> None:
@@ -503,8 +507,29 @@ async def handle_close(call: Call) -> Reply:
     kernel drops the fd; the hang-up of the last copy anywhere sends RELEASE."""
     from .fdtable import flush
 
-    await flush(call, virtual_fd(call, 0))
+    description = virtual_fd(call, 0)
+    fd_closed(call.tgid, call.int_arg(0))
+    failure = await flush(call, description)
+    if failure:
+        return await _close_failing(call, failure)
     return CONTINUE
+
+
+async def _close_failing(call: Call, code: int) -> Reply:
+    """The FLUSH failed: close(2) still closes the fd (and the last close sends RELEASE),
+    and returns the daemon's error -- the kernel runs the close, we change its result."""
+    session = call.session
+
+    def answer_continue() -> None:
+        session.tracer.respond(call.notification.id, continue_=True)
+
+    try:
+        await trio.to_thread.run_sync(
+            continue_then_fail, call.tid, call.nr, answer_continue, code
+        )
+    except OSError:
+        log.debug("close of %d: could not hand back the FLUSH error", call.tid, exc_info=True)
+    return ANSWERED
 
 
 def register(dispatcher: Dispatcher) -> None:

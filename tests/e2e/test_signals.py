@@ -5,7 +5,7 @@ with EINTR, "stubborn" answers its data anyway.  The kernel sends INTERRUPT when
 gets a signal it catches (or a fatal one) and returns the daemon's answer, never restarting
 the call.  The assertions wait on the daemon's log, never on time: the signal is sent once the
 daemon has logged that the READ is waiting.  Run as root on the kernel, the same script prints
-the same lines (checked by hand: see docs/decisions.md D10).
+the same lines (checked by hand: see docs/decisions.md D20).
 """
 
 from __future__ import annotations

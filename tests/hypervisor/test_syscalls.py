@@ -8,6 +8,7 @@ from hypervisor.syscalls import (
     ACTION_TRAP,
     ACTION_TRAP_CWD,
     ACTION_TRAP_FD,
+    ACTION_TRAP_SOCKADDR,
     ACTION_TRAP_VIRTUAL,
     NUMBERS,
     build_spec,
@@ -69,6 +70,8 @@ def test_special_actions() -> None:
         assert rule_for(NUMBERS[name]).action == ACTION_ENOSYS
     assert rule_for(NUMBERS["prctl"]).action == ACTION_DUMPABLE
     assert rule_for(NUMBERS["getcwd"]).action == ACTION_TRAP_CWD
+    for name in ("bind", "connect"):  # a unix path on a mount, or a virtual fd
+        assert rule_for(NUMBERS[name]).spec_tuple()[:3] == (NUMBERS[name], ACTION_TRAP_SOCKADDR, 1)
     # Hot syscalls that never concern a virtual object stay out of the filter.
     for name in ("getpid", "futex", "clock_gettime", "uretprobe", "rseq", "exit"):
         assert rule_for(NUMBERS[name]) is None
@@ -78,7 +81,7 @@ def test_spec_is_well_formed() -> None:
     spec = build_spec()
     assert len({entry[0] for entry in spec}) == len(spec)
     for number, action, fd_mask, p1, d1, p2, d2 in spec:
-        assert 0 <= number <= syscalls.MAX_NR and action in range(1, 8)
+        assert 0 <= number <= syscalls.MAX_NR and action in range(1, 9)
         assert 0 <= fd_mask < 64
         for path, dirfd in ((p1, d1), (p2, d2)):
             assert -1 <= path < 6 and -1 <= dirfd < 6

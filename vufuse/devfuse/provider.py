@@ -117,6 +117,8 @@ class FuseOpenFile(FileWriteMixin, OpenFile):
 class FuseProvider(ProviderWriteMixin, Provider):
     """A mounted FUSE file system, served by the daemon at the other end of ``connection``."""
 
+    name_max = p.NAME_MAX  # FUSE_NAME_MAX: fuse_lookup refuses longer names
+
     def __init__(
         self,
         connection: Connection,
@@ -239,13 +241,21 @@ async def start_fuse(
     nursery: trio.Nursery,
     sock: trio.socket.SocketType,
     options: MountOptions,
+    *,
+    default_request_timeout: int = 0,
+    max_request_timeout: int = 0,
     **provider_options: object,
 ) -> FuseProvider:
     """Mount: start the receive loop and INIT in ``nursery``; returns before INIT completes.
 
-    Requests made before the daemon answers INIT wait for it (or fail when it dies).
+    Requests made before the daemon answers INIT wait for it (or fail when it dies).  The
+    request timeouts are the kernel's sysctls of those names, in seconds, for this mount.
     """
-    connection = Connection(sock)
+    connection = Connection(
+        sock,
+        default_request_timeout=default_request_timeout,
+        max_request_timeout=max_request_timeout,
+    )
     provider = FuseProvider(connection, options, **provider_options)  # type: ignore[arg-type]
     nursery.start_soon(connection.receive_loop)
 
