@@ -25,6 +25,7 @@ from . import mountinfo, strace, syscalls
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
+from .fifos import FifoDirectory
 from .handlers.fdtable import DeathWatch
 from .handlers.mapping import SnapshotCache
 from .lowfd import LowFdStandIns
@@ -122,6 +123,7 @@ class Session:
         self.low_fds = LowFdStandIns()
         self.fd_drops = DeathWatch()
         self.signal_watch = SignalWatch()
+        self.fifos = FifoDirectory(self.runtime_dir + b"/fifo")
         self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
         self.mounts.on_change(self._push_prefixes)

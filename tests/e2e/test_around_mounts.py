@@ -1,7 +1,8 @@
 """Processes around mounts (issue 6): poll/select/epoll on a virtual fd answer as for a file
 on a real directory; threads in virtual syscalls at once, and a close by one thread while
 another holds the fd; inotify on a mount fails with a documented errno (EOPNOTSUPP,
-docs/hypervisor.md); a mount whose source lies in another mount; `vufuse run` inside a
+docs/hypervisor.md); FIFOs made on a mount carry data between processes as the kernel's
+local pipe does; a mount whose source lies in another mount; `vufuse run` inside a
 session runs its command in that session.
 """
 
@@ -60,6 +61,13 @@ daemon=$!
 wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
 echo data > mnt/f; echo data > ref/f; mkdir mnt/inner
 python3 probe.py
+for where in ref mnt; do
+    mkfifo $where/pipe && echo "$where fifo: $(stat -c %F $where/pipe)"
+    echo "through the $where fifo" > $where/pipe & writer=$!
+    cat $where/pipe; wait $writer
+    exec 7<> $where/pipe; echo "rdwr open of the $where fifo" >&7; read -r line <&7; echo "$line"
+    exec 7>&-
+done
 "$LIBFUSE/passthrough_ll" -f -o source="$PWD/mnt/inner" "$PWD/stacked" 2>stacked.err &
 inner=$!
 wait_mounted "$PWD/stacked" || { cat stacked.err; exit 1; }
@@ -82,7 +90,8 @@ def test_around_mounts(sessions: Sessions) -> None:
     ref = next(line for line in lines if line.startswith("ref poll"))
     mnt = next(line for line in lines if line.startswith("mnt poll"))
     assert mnt.replace("mnt", "ref", 1) == ref, run.output
-    for line in ("threads 200 ['data\\n']", "read after another thread closed it 9",
+    for line in ("mnt fifo: fifo", "through the mnt fifo", "rdwr open of the mnt fifo",
+                 "threads 200 ['data\\n']", "read after another thread closed it 9",
                  "inotify -1 95", "lower sees: through-two-daemons",
                  "backing has: through-two-daemons", "inner daemon rc=0", "data",
                  "nested rc=0", "nested rc=3", "unmount rc=0", "daemon rc=0"):
