@@ -148,6 +148,10 @@ def run_chdir_in(
                           write_memory)
 
 
+_ERESTARTSYS, _ERESTART_RESTARTBLOCK = 512, 516
+"""The kernel-internal restart codes (ERESTARTSYS .. ERESTART_RESTARTBLOCK)."""
+
+
 def run_syscall_in(
     tid: int,
     number: int,
@@ -199,6 +203,10 @@ def run_syscall_in(
             elif status >> 16 == 0:
                 pending_signal = os.WSTOPSIG(status)
         result = ctypes.c_long(result).value
+        if -_ERESTART_RESTARTBLOCK <= result <= -_ERESTARTSYS:
+            # Interrupted by a signal we hold until detach: the restart codes must never
+            # reach user space, so the caller sees EINTR (as without SA_RESTART).
+            result = -errno.EINTR
         if not (keep_on_success and result == 0):
             saved.rax = result
             _Registers.set(tid, saved)

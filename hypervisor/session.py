@@ -26,12 +26,14 @@ from .answers import AnswerCache
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
+from .fifos import FifoDirectory
 from .handlers.fdtable import DeathWatch
 from .handlers.mapping import SnapshotCache
 from .lowfd import LowFdStandIns
 from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
 from .process import ProcessTable
+from .signals import SignalWatch
 from .unixsock import UnixBindings
 from .vfd import VirtualFdTable, socket_inode
 
@@ -124,6 +126,8 @@ class Session:
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
         self.low_fds = LowFdStandIns()
         self.fd_drops = DeathWatch()
+        self.signal_watch = SignalWatch()
+        self.fifos = FifoDirectory(self.runtime_dir + b"/fifo")
         self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
         self.answers = AnswerCache(self.tracer)
@@ -246,6 +250,7 @@ class Session:
                 previous = _ignore_terminal_signals()
                 try:
                     nursery.start_soon(self._serve, nursery)
+                    nursery.start_soon(self.signal_watch.run)
                     given = {id(mount) for mount in self.mounts}  # the embedder's: kept
                     status = await self._wait_for_command_or_signal()
                     with trio.move_on_after(FINAL_WRITE_BACK_TIMEOUT):
@@ -309,10 +314,17 @@ class Session:
     async def handle(self, notification: Any) -> None:
         """Handle one notification and answer it (exactly once)."""
         call = Call(notification, self)
-        # The arguments are read while the caller still waits: once a handler has answered
-        # (an injected fd), the caller may run on and exit, and its strings with it.
+        # Read the arguments while the caller still waits: a handler that answers itself
+        # (ADDFD) lets it run on, and exit, before the line is written.
         arguments = self._describe_args(notification) if log.isEnabledFor(logging.DEBUG) else ""
-        reply = await self.dispatcher.handle(call)
+        reply: object = OSError(errno.EINTR, "interrupted")
+        scope = trio.CancelScope()
+        self.signal_watch.enter(notification.id, notification.pid, scope)
+        try:
+            with scope:  # cancelled when the caller gets a signal it would take (signals.py)
+                reply = await self.dispatcher.handle(call)
+        finally:
+            self.signal_watch.leave(notification.id)
         if call.touched_virtual:
             self.answers.after_call(notification.nr, notification.args)
         if log.isEnabledFor(logging.DEBUG):

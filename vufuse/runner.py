@@ -35,6 +35,27 @@ def _shell_setup(argv: list[str], runtime_dir: str, env: dict[str, str]) -> list
     return argv
 
 
+def inside_session() -> bool:
+    """True when this process is already traced by a vufuse session: a seccomp filter on it
+    and the session's runtime directory ($VUFUSE_SESSION) present.  A second listener can't
+    be installed there (EBUSY), and is not needed: the outer session serves every mount."""
+    runtime = os.environ.get("VUFUSE_SESSION")
+    if not runtime or not os.path.isdir(runtime):
+        return False
+    try:
+        with open("/proc/self/status") as status:
+            return any(line.split() == ["Seccomp:", "2"] for line in status)
+    except OSError:
+        return False
+
+
+def _run_in_outer_session(argv: list[str]) -> int:
+    """Nested `vufuse run`: the command runs in the session we are in."""
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as failure:
+        print(f"vufuse: {argv[0]}: {failure.strerror}", file=sys.stderr)
+    return 127
 def _with_vufuse_on_path(env: dict[str, str]) -> None:
     """Put the directory of the `vufuse` that starts the session first on PATH if PATH does
     not find one, so `vufuse mount` works inside a session started as .venv/bin/vufuse."""
@@ -71,7 +92,10 @@ def _spawn_failure_message(error: OSError) -> str:
 
 def run_session(argv: list[str] | None, *, stats: bool = False,
                 shell: list[str] | None = None) -> int:  # fmt: skip
-    """Run `argv` (or `shell`) in a fresh session with its control socket; its exit status."""
+    """Run `argv` (or `shell`) in a fresh session with its control socket; its exit status.
+    Inside a session already, the command simply runs there (sessions don't nest)."""
+    if inside_session():
+        return _run_in_outer_session(argv if argv is not None else shell or user_shell())
     import trio
 
     from hypervisor.session import Session

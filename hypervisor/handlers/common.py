@@ -115,7 +115,8 @@ async def resolve(
         if isinstance(base, RealLocation) and path:
             call.lexical_key = (base.path if base.path != b"/" else b"") + b"/" + path
     checks = any(m.options.get("default_permissions") is not None for m in call.session.mounts)
-    while True:
+    for attempt in range(3):  # at most two walks again (a mapped file may change all along)
+        last = attempt == 2
         try:
             result = await call.session.resolver.resolve(
                 path, base, follow=follow, caller=call.identity if checks else None,
@@ -126,17 +127,18 @@ async def resolve(
             if not failure.virtual:
                 raise LetKernel from None
             call.touched_virtual = True
-            if await call.session.low_fds.settle():
+            if not last and await call.session.low_fds.settle():
                 continue  # a redirection was written back meanwhile: walk again
             raise error(failure.errno or errno.EIO) from None
         if result.kernel_can_do_it and not real_too:
             raise LetKernel
         call.touched_virtual = True
-        if isinstance(result.location, VirtualLocation) and await call.session.low_fds.settle(
-            result.location.mount
+        if not last and isinstance(result.location, VirtualLocation) and (
+            await call.session.low_fds.settle(result.location.mount)
         ):
             continue  # what the walk saw may predate the write-back (sizes): walk again
         return result
+    raise AssertionError("unreachable")
 
 
 def virtual_fd(call: Call, fd_arg: int) -> OpenFileDescription:

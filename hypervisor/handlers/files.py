@@ -151,6 +151,9 @@ async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mo
     if flags & O_TMPFILE == O_TMPFILE:
         return await _tmpfile(call, location, flags, mode)
     _check_open(location, flags, call)
+    if stat_module.S_ISFIFO(location.attrs.mode) and not flags & O_PATH:
+        # The kernel's local pipe, never the daemon (hypervisor/fifos.py).
+        return await _open_special(call, call.session.fifos.open(location, flags), flags)
     return await open_virtual(call, location, flags)
 
 

@@ -11,6 +11,7 @@ import errno
 import os
 import stat as stat_module
 import struct
+import time
 
 from .. import permission
 from ..abi import (
@@ -39,6 +40,8 @@ _AT_STATX_FORCE_SYNC = 0x2000
 
 
 async def _fresh(location: VirtualLocation, call: Call) -> VirtualLocation:
+    if location.attrs.valid_until > time.monotonic():
+        return location  # the walk's own answer, still valid: getattr would give it again
     attrs = await location.mount.provider.getattr(location.ino, caller=call.caller)
     return VirtualLocation(location.mount, location.parts, location.inodes, attrs)
 

@@ -4,27 +4,35 @@ bind: the provider makes the socket inode (mknod S_IFSOCK, mode 0777 & ~umask, a
 unix_bind_bsd), and the tracee's socket -- a copy taken with pidfd_getfd shares its open
 file description -- is bound for real to a hidden path (`hypervisor.unixsock`).  connect:
 the path is walked like any other; a socket inode bound in this session is connected to
-through its hidden path, any other one is ECONNREFUSED, as on the kernel (a FUSE socket
-inode is a rendezvous only this kernel's bind can make).  Everything else -- another
-family, an abstract or real path, a bad fd -- is the kernel's.
+through its hidden path -- by the caller itself, made to run connect(2) on it by injection,
+so that the peer credentials are its own --, any other one is ECONNREFUSED, as on the
+kernel (a FUSE socket inode is a rendezvous only this kernel's bind can make).  Everything
+else -- another family, an abstract or real path, a bad fd -- is the kernel's.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import stat as stat_module
+import struct
+from typing import Any
 
 import trio
 
 from .. import permission
-from ..dispatch import CONTINUE, Call, Dispatcher, Reply
+from ..cwd import run_syscall_in
+from ..dispatch import ANSWERED, CONTINUE, Call, Dispatcher, Reply
 from ..paths import VirtualLocation
+from ..syscalls import nr
 from ..unixsock import SUN_PATH_MAX, UnixBindings, parse_unix_address
 from .common import LetKernel, error, kernel_unless_virtual, resolve
 from .descriptors import _pidfd_getfd
 from .write_side import _refuse_slash, _virtual_parent, parent_of
+
+log = logging.getLogger("vufuse.hypervisor")
 
 
 def _address_path(call: Call) -> bytes:
@@ -125,14 +133,52 @@ async def handle_connect(call: Call) -> Reply:
         hidden = bindings.lookup(*key)
         if hidden is None:
             raise error(errno.ECONNREFUSED)
+        injected = await _connect_in_caller(call, hidden)
+        if injected is not None:
+            if injected in (-errno.ECONNREFUSED, -errno.ENOENT):
+                bindings.forget(*key)  # the bound socket was closed: nobody will listen again
+            return ANSWERED
+        # The caller can't be seized (a debugger traces it): connect its socket from here.
         # A blocking connect may wait for room in the listener's backlog: off the event loop.
         code = await trio.to_thread.run_sync(sock.connect_ex, hidden, abandon_on_cancel=True)
         if code in (errno.ECONNREFUSED, errno.ENOENT):
-            bindings.forget(*key)  # the bound socket was closed: nobody will listen again
+            bindings.forget(*key)
             raise error(errno.ECONNREFUSED)
         if code:
             raise error(code)
     return 0
+
+
+async def _connect_in_caller(call: Call, hidden: bytes) -> int | None:
+    """Make the caller itself connect(fd, hidden) by injection (`cwd.run_syscall_in`), so
+    that the connection is its own: the listener's SO_PEERCRED names it, as on the kernel.
+
+    Returns the injected connect's result, already answered to the caller; None when the
+    caller could not be seized before the answer (then nothing happened to it).
+    """
+    address = struct.pack("<H", socket.AF_UNIX) + hidden + b"\0"
+    fd = call.int_arg(0)
+    session = call.session
+    answered = False
+
+    def setup(registers: Any, base: int) -> None:
+        registers.rdi, registers.rsi, registers.rdx = fd, base, len(address)
+
+    def answer() -> None:
+        nonlocal answered
+        answered = True
+        session.tracer.respond(call.notification.id, value=0)
+
+    try:
+        return int(await trio.to_thread.run_sync(
+            run_syscall_in, call.tid, nr("connect"), len(address), lambda _base: address,
+            setup, answer, session.tracer.write_mem,
+        ))  # fmt: skip
+    except OSError as failure:
+        if answered:
+            log.debug("connect injection failed after the answer: %s", failure)
+            return -(failure.errno or errno.EIO)
+        return None
 
 
 def register(dispatcher: Dispatcher) -> None:

@@ -76,3 +76,11 @@ async def mounted(
             ours.close()
             if not daemon.dead:
                 theirs.close()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait (bounded, not timed) until `condition` holds: what the other side does takes as
+    long as a loaded machine makes it take."""
+    with trio.fail_after(seconds):
+        while not condition():
+            await trio.sleep(0.005)

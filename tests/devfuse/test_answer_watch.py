@@ -6,10 +6,8 @@ must make the cache forget (`FuseProvider.watch_changes`) -- and no alarm for me
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-import trio
-from fusehelp import FakeClock, mounted
+from fusehelp import FakeClock, mounted, until
 
 from hypervisor.provider import SetattrChanges
 from vufuse import protocol as p
@@ -79,11 +77,11 @@ async def test_daemon_notifications_report() -> None:
         directory = await fs.lookup(1, b"dir")
         attrs = await fs.lookup(directory.node, b"a")
         await daemon.notify(p.InvalInodeNotification(p.NotifyInvalInodeOut(ino=attrs.node)))
-        await _until(lambda: watch.count >= 1)
+        await until(lambda: watch.count >= 1)
         await daemon.notify(
             p.InvalEntryNotification(p.NotifyInvalEntryOut(parent=directory.node, namelen=1), b"a")
         )
-        await _until(lambda: watch.count >= 2)
+        await until(lambda: watch.count >= 2)
         await fs.lookup(directory.node, b"b")
         seen = watch.count
         await daemon.notify(
@@ -91,7 +89,7 @@ async def test_daemon_notifications_report() -> None:
                 p.NotifyDeleteOut(parent=directory.node, child=attrs.node, namelen=1), b"b"
             )
         )
-        await _until(lambda: watch.count > seen)
+        await until(lambda: watch.count > seen)
 
 
 async def test_writes_through_the_mount_report() -> None:
@@ -113,10 +111,3 @@ async def test_writes_through_the_mount_report() -> None:
         seen = watch.count
         await handle.write(0, b"longer than before")
         assert watch.count > seen
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    """Wait (bounded) until the receive loop has applied a notification."""
-    with trio.fail_after(10):
-        while not condition():
-            await trio.sleep(0.005)

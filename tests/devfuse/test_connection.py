@@ -10,7 +10,7 @@ import struct
 import pytest
 import trio
 from fakedaemon import FakeDaemon, socketpair
-from fusehelp import FakeClock, mounted
+from fusehelp import FakeClock, mounted, until
 
 from vufuse import protocol as p
 from vufuse.devfuse import Connection
@@ -194,12 +194,15 @@ async def test_interrupt_eagain_is_resent() -> None:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(getattr_cancelled)
-            await trio.sleep(0.04)
-            unique = daemon.of(O.INTERRUPT)[0].header.unique
-            await daemon._send(p.encode_error(unique, errno.EAGAIN))
-            await trio.sleep(0.02)
-            assert daemon.count(O.INTERRUPT) == 2
-            release.set()
+            try:
+                await until(lambda: daemon.count(O.INTERRUPT) >= 1)
+                unique = daemon.of(O.INTERRUPT)[0].header.unique
+                await daemon._send(p.encode_error(unique, errno.EAGAIN))
+                await until(lambda: daemon.count(O.INTERRUPT) >= 2)
+                await trio.sleep(0.05)  # and no third one
+                assert daemon.count(O.INTERRUPT) == 2
+            finally:
+                release.set()  # the caller waits for the answer: never leave it hanging
 
 
 async def test_slow_daemon_does_not_block_other_requests() -> None:

@@ -35,6 +35,7 @@ DAEMONS = {
 EXPECTED = """\
 bind ok
 type sock True mode 0o755 nlink 1
+peer is the child True
 got b'hello from child'
 bind existing EADDRINUSE
 rebind bound EINVAL

@@ -9,6 +9,7 @@ import errno
 import os
 import socket
 import stat
+import struct
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,9 @@ def main(directory: str) -> None:
         client.close()
         os._exit(0)
     connection, _ = server.accept()
+    pid, _, _ = struct.unpack("3i", connection.getsockopt(
+        socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))  # fmt: skip
+    print("peer is the child", pid == child)
     print("got", connection.recv(100))
     connection.close()
     os.waitpid(child, 0)

@@ -77,8 +77,13 @@ def test_nothing_left_behind(mnt: Path) -> None:
 
 
 def test_sessions_do_not_nest() -> None:
-    """One seccomp listener per process tree: a `vufuse run` inside a session says so."""
-    result = in_session('"$VUFUSE" run -- true || echo "nested rc=$?"')
+    """One seccomp listener per process tree: a `vufuse run` inside a session runs its
+    command in the session it is in (same runtime dir), with the command's exit status."""
+    inner = "'echo \"inner=$VUFUSE_SESSION\"; exit 3'"
+    result = in_session(f'outer=$VUFUSE_SESSION; rc=0; "$VUFUSE" run -- sh -c {inner} || rc=$?; '
+                        'echo "nested rc=$rc outer=$outer"')
     assert result.status == 0, result.stderr
-    assert "nested rc=1" in result.stdout
-    assert "sessions do not nest" in result.stderr and "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    outer = next(line for line in lines if line.startswith("nested rc=3 outer="))
+    assert f"inner={outer.split('=', 2)[2]}" in lines, result.stdout
+    assert "Traceback" not in result.stderr

@@ -15,6 +15,7 @@ import errno
 import stat as stat_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from vufuse import protocol as p
 
@@ -67,6 +68,7 @@ class Inode:
     #: A directory's parent as its last dentry named it (d_parent: an invalidated dentry keeps
     #: it, as the kernel's unhashed dentry does), for rename's loop checks (namei.py).
     d_parent: Inode | None = field(default=None, repr=False)
+    attributes_memo: Any = None  # (attr, valid_until, Attributes): provider.attributes() reuse
 
     @property
     def file_type(self) -> int:

@@ -47,7 +47,19 @@ def attributes(sb: Superblock, inode: Inode, attr: p.Attr, valid_until: float = 
     handle (see module doc); `valid_until` in the superblock's clock."""
     if valid_until:
         now = sb.clock()
-        valid_until = time.monotonic() + (valid_until - now) if valid_until > now else 0.0
+        if valid_until <= now:
+            valid_until = 0.0
+        elif sb.clock is not time.monotonic:
+            valid_until = time.monotonic() + (valid_until - now)
+    memo = inode.attributes_memo
+    if memo is not None and memo[0] is attr and memo[1] == valid_until:
+        return memo[2]  # the same answer as last time: no new object
+    made = _make_attributes(sb, inode, attr, valid_until)
+    inode.attributes_memo = (attr, valid_until, made)
+    return made
+
+
+def _make_attributes(sb: Superblock, inode: Inode, attr: p.Attr, valid_until: float) -> Attributes:
     default_blksize = sb.options.blksize if sb.options.is_bdev else 4096
     return Attributes(
         ino=attr.ino,

@@ -19,6 +19,7 @@ import ctypes.util
 import dataclasses
 import errno
 import os
+import re
 import select
 import shutil
 import socket
@@ -239,12 +240,41 @@ def connection_aborted(fd: int) -> bool:
     return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
-def unmount(mountpoint: str, fd: int | None) -> None:
-    """Lazily unmount *mountpoint* unless its connection *fd* shows it is unmounted already.
+def _unescape(field: bytes) -> bytes:
+    """A mountinfo path field with its octal escapes (\\040 for a space...) undone."""
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]), field)
+
+
+def mount_id_at(mountpoint: str) -> int | None:
+    """The id of the topmost mount at *mountpoint* (/proc/self/mountinfo), or None.
+
+    Only the parent directory is resolved: looking at the mount root itself could wait for
+    an INIT that this very process has yet to answer.
+    """
+    parent, name = os.path.split(os.path.abspath(mountpoint))
+    target = os.fsencode(os.path.join(os.path.realpath(parent), name))
+    found = None
+    try:
+        with open("/proc/self/mountinfo", "rb") as mountinfo:
+            for line in mountinfo:
+                fields = line.split(b" ", 5)
+                if len(fields) > 4 and _unescape(fields[4]) == target:
+                    found = int(fields[0])
+    except (OSError, ValueError):
+        return None
+    return found
+
+
+def unmount(mountpoint: str, fd: int | None, mount_id: int | None = None) -> None:
+    """Lazily unmount *mountpoint* unless it is unmounted already: its connection *fd* shows
+    POLLERR (the kernel), or the mount there is no longer *mount_id*, the one we made (under
+    vufuse the device shows no POLLERR, docs/decisions.md D3).
 
     The check keeps us from unmounting whatever else now sits at that path.
     """
     if fd is not None and connection_aborted(fd):
+        return
+    if mount_id is not None and mount_id_at(mountpoint) != mount_id:
         return
     if _libc().umount2(os.fsencode(mountpoint), MNT_DETACH) == 0:
         return

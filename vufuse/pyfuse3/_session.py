@@ -44,6 +44,8 @@ class Session:
     ) -> None:
         self.operations = operations
         self.mountpoint = mountpoint
+        #: The mount we made, to unmount only that one (not a later mount at the same path).
+        self.mount_id = _mount.mount_id_at(mountpoint)
         self.fd = fd
         self.options = options
         self.helper_socket = helper_socket
@@ -193,7 +195,7 @@ def close(unmount: bool = True) -> None:
     try:
         if unmount:
             log.debug("Unmounting %s", session.mountpoint)
-            _mount.unmount(session.mountpoint, session.fd)
+            _mount.unmount(session.mountpoint, session.fd, session.mount_id)
     finally:
         os.close(session.fd)
         if session.helper_socket is not None:

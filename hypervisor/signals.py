@@ -1,0 +1,65 @@
+"""A caller that gets a signal while its syscall waits on a provider (DESIGN §9).
+
+With WAIT_KILLABLE_RECV a tracee whose notification we have received waits for our answer
+through any signal but SIGKILL.  The kernel would interrupt a FUSE request: send INTERRUPT and
+return whatever the daemon answers (never restarting the call).  So every call that has been
+in Python for more than `POLL` seconds is checked, every `POLL` seconds, for a signal its
+thread would take now — pending (SigPnd, ShdPnd), not blocked (SigBlk), with a handler
+(SigCgt); a default-fatal signal kills it, and a killed caller counts too — and its
+handler's cancel scope is then cancelled.  Providers turn the cancellation into their
+interrupt (devfuse: INTERRUPT, then the daemon's answer is returned); a call cancelled before
+it had an answer gets EINTR.
+"""
+
+from __future__ import annotations
+
+import trio
+
+POLL = 0.02
+"""Seconds a call runs before its thread's signals are looked at, and between two looks."""
+
+
+def interrupting_signals(tid: int) -> int:
+    """Mask of signals thread `tid` has pending, unblocked and caught; -1 if it is gone or
+    dying (SIGKILL: the kernel interrupts the request of a fatal signal too)."""
+    fields: dict[bytes, int] = {}
+    try:
+        with open(f"/proc/{tid}/status", "rb") as status:
+            for line in status:
+                key, _, value = line.partition(b":")
+                if key == b"State" and value.strip()[:1] in (b"Z", b"X"):
+                    return -1
+                if key in (b"SigPnd", b"ShdPnd", b"SigBlk", b"SigCgt"):
+                    fields[key] = int(value.strip(), 16)
+    except FileNotFoundError:
+        return -1
+    except (OSError, ValueError):
+        return 0
+    pending = fields.get(b"SigPnd", 0) | fields.get(b"ShdPnd", 0)
+    return pending & ~fields.get(b"SigBlk", 0) & fields.get(b"SigCgt", 0)
+
+
+class SignalWatch:
+    """Calls in flight (notification id → thread, cancel scope, start time)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[int, trio.CancelScope, float]] = {}
+
+    def enter(self, notification_id: int, tid: int, scope: trio.CancelScope) -> None:
+        """A call starts being handled."""
+        self._calls[notification_id] = (tid, scope, trio.current_time())
+
+    def leave(self, notification_id: int) -> None:
+        """A call is answered."""
+        self._calls.pop(notification_id, None)
+
+    async def run(self) -> None:
+        """Look at the threads of long calls every POLL seconds (the session's task)."""
+        while True:
+            await trio.sleep(POLL)
+            if not self._calls:
+                continue
+            old = trio.current_time() - POLL
+            for tid, scope, started in list(self._calls.values()):
+                if started <= old and not scope.cancel_called and interrupting_signals(tid):
+                    scope.cancel()
