@@ -14,6 +14,7 @@ test:
 	tools/run-tests.sh
 
 bench: venv-test
+	@if [ "$$(id -u)" -eq 0 ]; then tools/install-deps.sh test && tools/fetch-libfuse-examples.sh; fi
 	$(VENV)/bin/python -m benchmarks
 
 compat: venv-test

@@ -271,7 +271,19 @@ PASSTHROUGH_LL = Path(
 )
 """libfuse's passthrough_ll example, built by tools/fetch-libfuse-examples.sh."""
 FUSE_WORKLOADS = frozenset(
-    {"fuse-stat-cold", "fuse-stat-warm", "fuse-grep", "fuse-read", "fuse-read-c"}
+    {
+        "fuse-stat-cold",
+        "fuse-stat-warm",
+        "fuse-grep",
+        "fuse-read",
+        "fuse-read-c",
+        "fuse-write-c",
+        "fuse-write",
+        "fuse-creates",
+        "fuse-tar-xf",
+        "git-status",
+        "make-j2",
+    }
 )
 
 

@@ -45,7 +45,7 @@ class Plan:
     quick: bool = False
     repetitions: int | None = None
     """Overrides every workload's own count when set."""
-    timeout: float = 60.0
+    timeout: float = 180.0
     """Seconds one run may take before it counts as failed."""
     probe_timeout: float = 15.0
     scratch_root: Path | None = None
@@ -313,7 +313,12 @@ class Runner:
         measurement: Measurement,
     ) -> None:
         """One timed run; a failure marks the measurement failed and stops its repetitions."""
-        run = RunContext(backend=backend.name, work_dir=session.work_dir, mount=session.mount)
+        run = RunContext(
+            backend=backend.name,
+            work_dir=session.work_dir,
+            mount=session.mount,
+            real_dir=session.real_dir,
+        )
         try:
             workload.reset(run)
             argv = placement.wrap(session.wrap(workload.command(run)))
@@ -323,6 +328,7 @@ class Runner:
             if completed.returncode not in workload.ok_statuses:
                 stderr = _tail(completed.stderr) or "(no stderr)"
                 raise WorkloadError(f"exit status {completed.returncode}: {stderr}")
+            workload.verify(run, completed.stdout)
             measurement.samples.append(workload.measure(completed.stdout, wall_seconds))
             details = workload.details(completed.stdout)
             if details:

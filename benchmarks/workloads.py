@@ -65,6 +65,13 @@ class RunContext:
     """On the filesystem under test; populated by ``populate``."""
     mount: tuple[str, ...] = ()
     """FUSE backends: ``MOUNT_POINT DAEMON ARG...`` for ``timed_run``; () for none."""
+    real_dir: Path | None = None
+    """The real directory behind ``work_dir`` (a FUSE mount's source); ``work_dir`` if None."""
+
+    @property
+    def real(self) -> Path:
+        """Where to look at what a run left behind without going through the backend."""
+        return self.real_dir or self.work_dir
 
 
 class Workload(abc.ABC):
@@ -114,6 +121,9 @@ class Workload(abc.ABC):
     def details(self, stdout: str) -> dict[str, float]:
         """Other figures a run printed (mount time, tracer counters), kept beside the sample."""
         return {}
+
+    def verify(self, run: RunContext, stdout: str) -> None:  # noqa: B027 (optional hook)
+        """Check on the real files that the run did its work; raise ``WorkloadError`` if not."""
 
 
 def compile_program(context: SetupContext, source_name: str) -> Path:
@@ -523,6 +533,373 @@ class FuseReadC(FuseRead):
         return self.timed(run, [str(self.reader), str(run.work_dir / "read-file")])
 
 
+WRITE_BACKENDS = frozenset({"native", "kernel-fuse", "vufuse-fuse"})
+REAL_WORK_BACKENDS = frozenset({"native", "vufuse", "proot", "kernel-fuse", "vufuse-fuse"})
+"""git and make: meaningful on a real directory too, under vufuse (no mount) and proot."""
+
+
+class FuseWriteC(FuseWorkload):
+    """A 1 GiB sequential write by a C writer: write(2) of 1 MiB on the fd open(2) returned.
+
+    Every run is checked afterwards on the real file (size, and three blocks' contents): a
+    write benchmark whose bytes never landed would be a lie.
+    """
+
+    name = "fuse-write-c"
+    title = "1 GiB sequential write (C writer, write(2) of 1 MiB)"
+    metric = COMMAND_SECONDS
+    file_name = "write-file"
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.mebibytes = 4 if quick else 1024
+        if quick:
+            self.title = self.title.replace("1 GiB", "4 MiB")
+        self.writer: Path | None = None
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {"bytes": self.mebibytes << 20, "command": ["write_file", "FILE", self.mebibytes]}
+
+    def setup(self, context: SetupContext) -> None:
+        super().setup(context)
+        self.writer = compile_program(context, "write_file.c")
+
+    def reset(self, run: RunContext) -> None:
+        (run.real / self.file_name).unlink(missing_ok=True)
+
+    def command(self, run: RunContext) -> list[str]:
+        assert self.writer is not None, "setup() not run"
+        file = run.work_dir / self.file_name
+        return self.timed(run, [str(self.writer), str(file), str(self.mebibytes)])
+
+    def verify(self, run: RunContext, stdout: str) -> None:
+        path = run.real / self.file_name
+        expected = self.mebibytes << 20
+        size = path.stat().st_size if path.exists() else -1
+        if size != expected:
+            raise WorkloadError(f"the written file has {size} bytes, expected {expected}")
+        with path.open("rb") as file:
+            for block in sorted({0, self.mebibytes // 2, self.mebibytes - 1}):
+                file.seek(block << 20)
+                data = file.read(1 << 20)
+                header = f"block {block}\n".encode()
+                fill = (block * 7 + 1) & 0xFF
+                if not data.startswith(header) or data[32:] != bytes([fill]) * ((1 << 20) - 32):
+                    raise WorkloadError(f"block {block} of the written file has wrong contents")
+        path.unlink()
+
+
+class FuseWriteDd(FuseWriteC):
+    """The same 1 GiB write with ``dd if=/dev/zero of=FILE bs=1M``: dd moves FILE onto fd 1
+    with dup2, a different path under vufuse; checked the same way (size, blocks allocated)."""
+
+    name = "fuse-write"
+    title = "1 GiB sequential write (`dd of= bs=1M`)"
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        count = f"count={self.mebibytes}"
+        return {
+            "bytes": self.mebibytes << 20,
+            "command": [self.dd or "dd", "if=/dev/zero", "of=FILE", "bs=1M", count],
+        }
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.dd = ""
+
+    def setup(self, context: SetupContext) -> None:
+        FuseWorkload.setup(self, context)
+        self.dd = _required_binary("dd")
+
+    def command(self, run: RunContext) -> list[str]:
+        file = run.work_dir / self.file_name
+        return self.timed(
+            run,
+            [self.dd, "if=/dev/zero", f"of={file}", "bs=1M", f"count={self.mebibytes}",
+             "status=none"],
+        )  # fmt: skip
+
+    def verify(self, run: RunContext, stdout: str) -> None:
+        path = run.real / self.file_name
+        expected = self.mebibytes << 20
+        status = path.stat() if path.exists() else None
+        if status is None or status.st_size != expected:
+            size = status.st_size if status else "no"
+            raise WorkloadError(f"dd's output file has {size} bytes, expected {expected}")
+        if status.st_blocks * 512 < expected:
+            raise WorkloadError(
+                f"dd's output file is sparse ({status.st_blocks * 512} of {expected} bytes"
+                " allocated): the zeros were never written"
+            )
+        with path.open("rb") as file:
+            if file.read(1 << 20).strip(b"\0"):
+                raise WorkloadError("dd's output file does not hold the zeros written")
+        path.unlink()
+
+
+class FuseCreates(FuseWorkload):
+    """10,000 small files created (100 directories of 100): create, write a line, close."""
+
+    name = "fuse-creates"
+    title = "10,000 small-file creates (C program)"
+    metric = COMMAND_SECONDS
+    tree_name = "created"
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.directories, self.files = (4, 5) if quick else (100, 100)
+        if quick:
+            self.title = self.title.replace("10,000", "20")
+        self.creator: Path | None = None
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {"directories": self.directories, "files_per_directory": self.files}
+
+    def setup(self, context: SetupContext) -> None:
+        super().setup(context)
+        self.creator = compile_program(context, "create_files.c")
+
+    def reset(self, run: RunContext) -> None:
+        shutil.rmtree(run.real / self.tree_name, ignore_errors=True)
+
+    def command(self, run: RunContext) -> list[str]:
+        assert self.creator is not None, "setup() not run"
+        root = str(run.work_dir / self.tree_name)
+        return self.timed(run, [str(self.creator), root, str(self.directories), str(self.files)])
+
+    def verify(self, run: RunContext, stdout: str) -> None:
+        root = run.real / self.tree_name
+        found = sum(1 for path in root.glob("d*/f*") if path.is_file())
+        expected = self.directories * self.files
+        if found != expected:
+            raise WorkloadError(f"{found} files created, expected {expected}")
+        last = f"d{self.directories - 1:03d}/f{self.files - 1:04d}"
+        if not (root / last).read_text().endswith(f"/{last}\n"):
+            raise WorkloadError(f"{last} does not hold what was written to it")
+
+
+class FuseTarExtract(FuseWorkload):
+    """``tar xf`` of /usr/include INTO the mount: mkdir, create, write, utimens, symlink."""
+
+    name = "fuse-tar-xf"
+    title = "`tar xf` of /usr/include into the mount"
+    metric = COMMAND_SECONDS
+    destination = "tar-destination"
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.archive = TarExtract(quick)
+        self.files = 0
+        self.bytes = 0
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {**self.archive.parameters, "files": self.files, "bytes": self.bytes}
+
+    def setup(self, context: SetupContext) -> None:
+        super().setup(context)
+        self.archive.setup(context)
+        assert self.archive.tarball is not None
+        with tarfile.open(self.archive.tarball) as archive:
+            members = [member for member in archive if member.isfile()]
+        self.files = len(members)
+        self.bytes = sum(member.size for member in members)
+
+    def reset(self, run: RunContext) -> None:
+        destination = run.real / self.destination
+        shutil.rmtree(destination, ignore_errors=True)
+        destination.mkdir(parents=True)
+
+    def command(self, run: RunContext) -> list[str]:
+        assert self.archive.tarball is not None, "setup() not run"
+        destination = str(run.work_dir / self.destination)
+        return self.timed(
+            run, [self.archive.tar, "xf", str(self.archive.tarball), "-C", destination]
+        )
+
+    def verify(self, run: RunContext, stdout: str) -> None:
+        files = [
+            path
+            for path in (run.real / self.destination).rglob("*")
+            if path.is_file() and not path.is_symlink()
+        ]
+        size = sum(path.stat().st_size for path in files)
+        if (len(files), size) != (self.files, self.bytes):
+            raise WorkloadError(
+                f"extracted {len(files)} files of {size} bytes, expected {self.files} files"
+                f" of {self.bytes} bytes"
+            )
+
+
+class GitStatus(FuseWorkload):
+    """``git status`` in a clean work tree of /usr/include's files (a commit of every file).
+
+    Stats every tracked file and reads every directory (untracked files); on the FUSE backends
+    the whole repository, ``.git`` included, is on the mount. The index is refreshed once,
+    untimed, when the tree is populated, so every timed run finds it clean and writes nothing.
+    """
+
+    name = "git-status"
+    title = "`git status` in a clean tree of /usr/include"
+    metric = COMMAND_SECONDS
+    backends = REAL_WORK_BACKENDS
+    source = Path("/usr/include")
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        self.repository: Path | None = None
+        self.git = ""
+        self.files = 0
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {
+            "source": "generated 16-file tree" if self.quick else str(self.source),
+            "tracked_files": self.files,
+            "command": [self.git or "git", "status", "--porcelain"],
+        }
+
+    def _git(self, directory: Path, *arguments: str) -> str:
+        completed = subprocess.run(
+            [self.git, "-C", str(directory), *arguments],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=_git_environment(),
+        )
+        if completed.returncode != 0:
+            raise WorkloadError(f"git {arguments[0]} failed: {completed.stderr.strip()[-300:]}")
+        return completed.stdout
+
+    def setup(self, context: SetupContext) -> None:
+        super().setup(context)
+        self.git = _required_binary("git")
+        self.repository = context.scratch / "git-repository"
+        if self.quick:
+            for index in range(16):
+                (self.repository / f"dir{index % 4}").mkdir(parents=True, exist_ok=True)
+                (self.repository / f"dir{index % 4}" / f"f{index}.h").write_text("int x;\n")
+        else:
+            if not self.source.is_dir():
+                raise WorkloadError(f"{self.source} is not a directory")
+            shutil.copytree(self.source, self.repository, symlinks=True)
+        self._git(self.repository, "init", "-q")
+        self._git(self.repository, "add", "-A")
+        self._git(self.repository, "commit", "-q", "-m", "benchmark tree")
+        self.files = len(self._git(self.repository, "ls-files", "-z").split("\0")) - 1
+
+    def populate(self, work_dir: Path) -> None:
+        assert self.repository is not None, "setup() not run"
+        tree = work_dir / "repository"
+        shutil.copytree(self.repository, tree, symlinks=True)
+        self._git(tree, "update-index", "--refresh", "-q")
+
+    def command(self, run: RunContext) -> list[str]:
+        return self.timed(
+            run, [self.git, "-C", str(run.work_dir / "repository"), "status", "--porcelain"]
+        )
+
+    def verify(self, run: RunContext, stdout: str) -> None:
+        changes = [line for line in stdout.splitlines() if line and "=" not in line]
+        if changes:
+            raise WorkloadError(f"git status saw changes in a clean tree: {changes[:3]}")
+
+
+def _git_environment() -> dict[str, str]:
+    """No user or system configuration: the same git behaviour for every backend and user."""
+    return {
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@localhost",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@localhost",
+    }
+
+
+class MakeBuild(FuseWorkload):
+    """``make -j2`` of a generated C program (24 translation units and a link).
+
+    Every compiler process reads the system headers (outside the mount) and writes its object
+    file into the build tree (on the mount for the FUSE backends); the built program is run
+    afterwards to check it really was built.
+    """
+
+    name = "make-j2"
+    title = "`make -j2` of a 24-file C program"
+    metric = COMMAND_SECONDS
+    backends = REAL_WORK_BACKENDS
+    units = 24
+
+    def __init__(self, quick: bool) -> None:
+        super().__init__(quick)
+        if quick:
+            self.units = 3
+            self.title = self.title.replace("24", "3")
+        self.project: Path | None = None
+        self.make = ""
+        self.compiler = ""
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {
+            "translation_units": self.units,
+            "command": [self.make or "make", "-j2", "-s"],
+            "compiler": f"{self.compiler} -O1",
+        }
+
+    def setup(self, context: SetupContext) -> None:
+        super().setup(context)
+        self.make = _required_binary("make")
+        self.compiler = _required_binary(context.compiler)
+        self.project = context.scratch / "make-project"
+        self.project.mkdir(parents=True, exist_ok=True)
+        for unit in range(self.units):
+            functions = "\n".join(
+                f"static long f{unit}_{index}(long x) {{ char b[64]; snprintf(b, sizeof b,"
+                f' "%ld", x * {index + 1}); return (long)strlen(b) + x % {index + 3}; }}'
+                for index in range(40)
+            )
+            calls = " + ".join(f"f{unit}_{index}(x)" for index in range(40))
+            (self.project / f"unit{unit}.c").write_text(
+                "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+                f"{functions}\nlong unit{unit}(long x) {{ return {calls}; }}\n"
+            )
+        declarations = "".join(f"long unit{unit}(long);\n" for unit in range(self.units))
+        total = " + ".join(f"unit{unit}(7)" for unit in range(self.units))
+        (self.project / "main.c").write_text(
+            f'#include <stdio.h>\n{declarations}int main(void) {{ printf("%ld\\n", {total});'
+            " return 0; }\n"
+        )
+        objects = " ".join(f"unit{unit}.o" for unit in range(self.units))
+        (self.project / "Makefile").write_text(
+            f"CC = {self.compiler}\nCFLAGS = -O1\nprogram: main.o {objects}\n"
+            "\t$(CC) -o $@ $^\n%.o: %.c\n\t$(CC) $(CFLAGS) -c -o $@ $<\n"
+        )
+
+    def populate(self, work_dir: Path) -> None:
+        assert self.project is not None, "setup() not run"
+        shutil.copytree(self.project, work_dir / "project")
+
+    def reset(self, run: RunContext) -> None:
+        for built in (run.real / "project").glob("*.o"):
+            built.unlink()
+        (run.real / "project" / "program").unlink(missing_ok=True)
+
+    def command(self, run: RunContext) -> list[str]:
+        return self.timed(run, [self.make, "-C", str(run.work_dir / "project"), "-j2", "-s"])
+
+    def verify(self, run: RunContext, stdout: str) -> None:
+        program = run.real / "project" / "program"
+        completed = subprocess.run([str(program)], capture_output=True, text=True, check=False)
+        if completed.returncode != 0 or not completed.stdout.strip().isdigit():
+            raise WorkloadError(f"the built program does not run: {completed.stderr.strip()}")
+
+
 def all_workloads(quick: bool) -> dict[str, Workload]:
     """Every registered workload by name, in table order."""
     workloads: list[Workload] = [
@@ -536,5 +913,11 @@ def all_workloads(quick: bool) -> dict[str, Workload]:
         FuseGrep(quick),
         FuseRead(quick),
         FuseReadC(quick),
+        FuseWriteC(quick),
+        FuseWriteDd(quick),
+        FuseCreates(quick),
+        FuseTarExtract(quick),
+        GitStatus(quick),
+        MakeBuild(quick),
     ]
     return {workload.name: workload for workload in workloads}

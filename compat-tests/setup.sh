@@ -16,7 +16,7 @@ packages=(
     squashfuse squashfs-tools                        # squashfuse + mksquashfs
     fuse2fs e2fsprogs                                # fuse2fs + mkfs.ext4
     fuse-zip zip archivemount bindfs unionfs-fuse fuse-overlayfs
-    sshfs openssh-server openssh-client              # sshfs against a loopback sshd of our own
+    sshfs openssh-server openssh-sftp-server openssh-client  # sshfs to a loopback sshd of our own
     gocryptfs rclone
     git sqlite3 tar diffutils findutils coreutils util-linux procps python3 python3-venv
 )
@@ -49,6 +49,14 @@ fi
 mkdir -p /run/sshd
 
 "$repo/tools/fetch-libfuse-examples.sh" "$externals/libfuse"
+
+# The real pyfuse3 (PyPI sdist built against libfuse3) with its examples, for the
+# real-pyfuse3:* rows and pyfuse3's own suite; pytest into that venv to run the suite with it.
+VUFUSE_REAL_PYFUSE3="$externals/real-pyfuse3" "$repo/tests/e2e/setup_real_pyfuse3.sh"
+if ! "$externals/real-pyfuse3/venv/bin/python" -c "import pytest" 2>/dev/null; then
+    "$externals/real-pyfuse3/venv/bin/python" -m pip install -q --disable-pip-version-check \
+        "pytest>=8" >>"$externals/compat-venv.log" 2>&1 || { cat "$externals/compat-venv.log" >&2; exit 1; }
+fi
 
 if [ ! -x "$venv/bin/python" ]; then
     /usr/bin/python3 -m venv "$venv"

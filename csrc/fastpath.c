@@ -26,9 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "tracer.h"
@@ -453,6 +456,26 @@ static int fd_is_virtual(struct fastpath_config *config, pid_t tid, int fd, uint
     return 1;
 }
 
+/* The path of a pathname AF_UNIX address (bind/connect's arguments 1 and 2), NUL-terminated
+ * in `path`; 0 when it is not one (another family, abstract, unnamed, unreadable). */
+static int unix_address_path(pid_t tid, uint64_t addr, uint64_t length, char *path,
+                             size_t size)
+{
+    struct sockaddr_un address;
+    const size_t offset = offsetof(struct sockaddr_un, sun_path);
+    if (length <= offset || length > sizeof(address) || size <= sizeof(address.sun_path))
+        return 0;
+    memset(&address, 0, sizeof(address));
+    if (mem_read(tid, addr, &address, (size_t)length) != (ssize_t)length)
+        return 0; /* the kernel gives the caller its own EFAULT */
+    if (address.sun_family != AF_UNIX || address.sun_path[0] == '\0')
+        return 0;
+    size_t n = strnlen(address.sun_path, length - offset);
+    memcpy(path, address.sun_path, n);
+    path[n] = '\0';
+    return 1;
+}
+
 int fastpath_decide(struct fastpath_config *config, const struct spec_entry *entry,
                     const struct seccomp_notif *notif, int fd_base,
                     struct queued_notification *out)
@@ -466,6 +489,10 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
         reason = fastpath_cwd_is_watched(config, tid) ? REASON_CWD : 0;
         pthread_rwlock_unlock(&config->lock);
         return reason;
+    }
+    if (entry->action == ACTION_TRAP_VIRTUAL && config->virtual_inodes.live) {
+        pthread_rwlock_unlock(&config->lock);
+        return REASON_ALWAYS; /* exec/exit_group may drop a virtual fd: FLUSH (Python) */
     }
     for (int i = 0; i < 6 && !reason; i++) {
         if (!(entry->fd_mask & (1 << i)))
@@ -484,6 +511,13 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
             out->fd = fd;
             reason = REASON_FD;
         }
+    }
+    if (entry->action == ACTION_TRAP_SOCKADDR && !reason && config->prefixes.count) {
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+        if (unix_address_path(tid, notif->data.args[1], notif->data.args[2], path,
+                              sizeof(path)) &&
+            fastpath_path_is_watched(config, tid, AT_FDCWD, 0, path))
+            reason = REASON_PATH;
     }
     for (int p = 0; p < 2 && !reason; p++) {
         int arg = entry->path_arg[p];

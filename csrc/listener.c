@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tracer.h"
@@ -49,6 +50,9 @@ static void handle(struct listener *listener, const struct seccomp_notif *notif)
 {
     count(listener, STAT_NOTIFICATIONS);
     struct queued_notification item = {0};
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    item.received_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     item.id = notif->id;
     item.pid = notif->pid;
     item.nr = notif->data.nr;

@@ -37,6 +37,10 @@ enum {
     ACTION_PYTHON = 4,
     ACTION_DUMPABLE = 5,
     ACTION_TRAP_CWD = 6, /* getcwd: queued only when the caller's cwd is under a prefix */
+    ACTION_TRAP_VIRTUAL = 7, /* queued while any virtual inode lives, else as ACTION_TRAP */
+    /* bind/connect: queued when argument 0 is a virtual fd, or arguments 1/2 are a sockaddr_un
+     * whose (non-abstract) path may lie under a prefix */
+    ACTION_TRAP_SOCKADDR = 8,
 };
 
 /* Why a notification was queued for Python. */
@@ -170,6 +174,7 @@ struct queued_notification {
     int reason;
     int fd;
     uint64_t inode;
+    uint64_t received_ns; /* CLOCK_MONOTONIC when the listener read it (for latency figures) */
 };
 
 /* Returns 0 for CONTINUE or a REASON_*; fills out->fd/inode for REASON_FD. */

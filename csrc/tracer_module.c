@@ -36,6 +36,7 @@ typedef struct {
     int reason;
     int fd;
     unsigned long long inode;
+    unsigned long long received_ns;
 } NotificationObject;
 
 static void Notification_dealloc(NotificationObject *self)
@@ -65,6 +66,8 @@ static PyMemberDef Notification_members[] = {
      "For REASON_FD: the fd argument found virtual; else -1."},
     {"inode", T_ULONGLONG, offsetof(NotificationObject, inode), READONLY,
      "For REASON_FD: the socket inode of that fd; else 0."},
+    {"received_ns", T_ULONGLONG, offsetof(NotificationObject, received_ns), READONLY,
+     "time.monotonic_ns() when the listener thread read it: trap-to-answer latency."},
     {NULL},
 };
 
@@ -89,6 +92,7 @@ PyObject *notification_new(const struct queued_notification *item)
     self->reason = item->reason;
     self->fd = item->fd;
     self->inode = item->inode;
+    self->received_ns = item->received_ns;
     self->args = Py_BuildValue("(KKKKKK)", item->args[0], item->args[1], item->args[2],
                                item->args[3], item->args[4], item->args[5]);
     if (!self->args) {
@@ -169,7 +173,7 @@ static int parse_spec_entry(PyObject *item, struct spec_entry *entry, int max_nr
         PyErr_Format(PyExc_ValueError, "syscall %d outside [0, max_nr=%d]", entry->nr, max_nr);
         return -1;
     }
-    if (entry->action < ACTION_TRAP || entry->action > ACTION_TRAP_CWD) {
+    if (entry->action < ACTION_TRAP || entry->action > ACTION_TRAP_SOCKADDR) {
         PyErr_Format(PyExc_ValueError, "syscall %d: bad action %d", entry->nr, entry->action);
         return -1;
     }
@@ -614,6 +618,8 @@ PyMODINIT_FUNC PyInit__tracer(void)
         {"ACTION_TRAP", ACTION_TRAP},       {"ACTION_TRAP_FD", ACTION_TRAP_FD},
         {"ACTION_ENOSYS", ACTION_ENOSYS},   {"ACTION_PYTHON", ACTION_PYTHON},
         {"ACTION_DUMPABLE", ACTION_DUMPABLE}, {"ACTION_TRAP_CWD", ACTION_TRAP_CWD},
+        {"ACTION_TRAP_VIRTUAL", ACTION_TRAP_VIRTUAL},
+        {"ACTION_TRAP_SOCKADDR", ACTION_TRAP_SOCKADDR},
         {"REASON_ALWAYS", REASON_ALWAYS},     {"REASON_CWD", REASON_CWD},
         {"REASON_FD", REASON_FD},           {"REASON_SPECIAL", REASON_SPECIAL},
         {"REASON_PATH", REASON_PATH},       {"FD_BASE_DEFAULT", FD_BASE_DEFAULT},

@@ -111,9 +111,9 @@ Timestamp = tuple[int, int]
 class SetattrChanges:
     """What to change (None: leave alone), as struct iattr carries it.
 
-    ``size`` from truncate(2) implies mtime = now; from ftruncate(2) (``fh`` given) or
-    ``from_open`` (O_TRUNC) it does not.  ``ctime`` is accepted for completeness but, as in
-    the kernel without writeback cache, never sent.
+    A ``size`` change implies no time change (the file system updates mtime, as for a
+    write); ``from_open`` marks O_TRUNC, whose permission check open(2) made.  ``ctime`` is
+    accepted for completeness but, as in the kernel without writeback cache, never sent.
     """
 
     mode: int | None = None

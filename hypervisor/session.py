@@ -21,13 +21,16 @@ from typing import Any
 
 import trio
 
-from . import mountinfo, syscalls
+from . import mountinfo, strace, syscalls
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
+from .handlers.fdtable import DeathWatch
+from .lowfd import LowFdStandIns
 from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
 from .process import ProcessTable
+from .unixsock import UnixBindings
 from .vfd import VirtualFdTable, socket_inode
 
 log = logging.getLogger("vufuse.hypervisor")
@@ -40,7 +43,8 @@ def default_tracer_factory(spec: list[tuple[int, ...]], fd_base: int, max_nr: in
     from . import _tracer
 
     for name in ("ACTION_TRAP", "ACTION_TRAP_FD", "ACTION_ENOSYS", "ACTION_PYTHON",
-                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD"):
+                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD", "ACTION_TRAP_VIRTUAL",
+                 "ACTION_TRAP_SOCKADDR"):
         if getattr(_tracer, name) != getattr(syscalls, name):
             raise RuntimeError(f"hypervisor._tracer disagrees on {name}")
     return _tracer.Tracer(spec, fd_base=fd_base, max_nr=max_nr)
@@ -107,11 +111,15 @@ class Session:
         #: True once the session ends: unmount hooks then finish their work before returning.
         self.ending = False
         self.stand_ins = StandInDirectories(self.runtime_dir + b"/cwd")
+        self.unix_bindings = UnixBindings(self.runtime_dir + b"/sock")
         self.resolver = PathResolver(self.mounts, self._translate)
         self.processes = ProcessTable()
         self.dispatcher = Dispatcher()
         self.tracer: Any = tracer_factory(syscalls.build_spec(), syscalls.FD_BASE, syscalls.MAX_NR)
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
+        self.low_fds = LowFdStandIns()
+        self.fd_drops = DeathWatch()
+        self.vfds.before_release = self.fd_drops.last_close
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
@@ -214,6 +222,8 @@ class Session:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
                 self.vfds.attach(nursery)
+                self.low_fds.attach(nursery)
+                self.fd_drops.nursery = nursery
                 self.tracer.spawn(list(argv), env, cwd)
                 _raise_open_file_limit()  # after the spawn: the session keeps the user's
                 previous = _ignore_terminal_signals()
@@ -221,6 +231,8 @@ class Session:
                     nursery.start_soon(self._serve, nursery)
                     given = {id(mount) for mount in self.mounts}  # the embedder's: kept
                     status = await self._wait_for_command_or_signal()
+                    with trio.move_on_after(FINAL_WRITE_BACK_TIMEOUT):
+                        await self.low_fds.finish_all()  # while the daemons still run
                     await self._unmount_everything(keep=given)
                 finally:
                     _restore_signals(previous)
@@ -310,35 +322,27 @@ class Session:
             self.tracer.close()
         except Exception:
             log.debug("close failed", exc_info=True)
+        self.low_fds.close()
         await self.vfds.release_all()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
 def _describe_args(tracer: Any, notification: Any) -> str:
-    """strace-like arguments: paths as strings, fds and flags as ints, pointers in hex."""
+    """strace-like arguments (hypervisor/strace.py)."""
     rule = syscalls.rule_for(notification.nr)
-    paths = {p for p, _ in rule.paths} if rule else set()
-    fds = set(rule.fd_args) if rule else set()
-    shown = []
-    for index, value in enumerate(notification.args):
-        if index in paths:
-            try:
-                shown.append(repr(tracer.read_string(notification.pid, value, 4097)))
-            except OSError:
-                shown.append(hex(value))
-        elif index in fds:
-            shown.append(str(value - (1 << 32) if value & 0x80000000 else value & 0xFFFFFFFF))
-        else:
-            shown.append(hex(value))
-    return ", ".join(shown)
+    return strace.describe_arguments(
+        syscalls.NAMES.get(notification.nr, ""), notification.args,
+        {p for p, _ in rule.paths} if rule else set(),
+        lambda address: tracer.read_string(notification.pid, address, 4097),
+    )  # fmt: skip
 
 
 def _describe(reply: object) -> str:
-    if isinstance(reply, OSError):
-        return f"-{errno.errorcode.get(reply.errno or 0, reply.errno)}"
-    return str(reply)
+    return strace.describe_result(reply)
 
 
+FINAL_WRITE_BACK_TIMEOUT = 30.0
+"""Seconds the session waits, once its command is gone, for redirections to be written back."""
 _TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
 _ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 UNMOUNT_GRACE = 5.0

@@ -13,8 +13,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import trio
@@ -115,6 +116,8 @@ class VirtualFdTable:
         self._add_inode = add_inode
         self._remove_inode = remove_inode
         self._nursery: trio.Nursery | None = None
+        self.before_release: Callable[[OpenFileDescription], Awaitable[None]] | None = None
+        """Awaited once the last copy is gone, before RELEASE (FLUSHes still owed)."""
 
     def attach(self, nursery: trio.Nursery) -> None:
         """Run hang-up watchers in `nursery` (the session's)."""
@@ -201,6 +204,11 @@ class VirtualFdTable:
             trio.lowlevel.notify_closing(description.our_end)  # wakes our _watch, if waiting
         description.our_end.close()
         if description.handle is not None:
+            if self.before_release is not None:
+                try:
+                    await self.before_release(description)
+                except Exception:
+                    log.exception("before_release failed")
             try:
                 await description.handle.release()
             except Exception:
@@ -210,6 +218,16 @@ class VirtualFdTable:
                 await description.location.mount.provider.unhold(description.location.ino)
             except Exception:
                 log.exception("provider unhold failed")
+
+    async def release_hung_up(self) -> None:
+        """Release now every description whose last tracee copy is already closed, rather than
+        when its watcher task next runs: an unmount right after the last close (a stand-in
+        finished just before, D7) must not find the mount busy, as the kernel would not."""
+        for description in list(self._by_inode.values()):
+            events = select.poll()
+            events.register(description.our_end, select.POLLHUP)
+            if any(mask & select.POLLHUP for _, mask in events.poll(0)):
+                await self.release(description)
 
     async def release_all(self) -> None:
         """Teardown: release every description still open."""

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import backends, report, runner
+from . import backends, report, runner, suites
 from .fixtures import Sshd
 from .model import Row, Status
 from .programs import BY_NAME, PROGRAMS
@@ -70,7 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="whole-run limit; programs not started by then are recorded as skipped",
     )
     parser.add_argument(
-        "--list", action="store_true", help="list programs and workloads, then exit"
+        "--suite-timeout",
+        type=int,
+        default=600,
+        help="seconds a whole external suite (pyfuse3's) may take on one backend",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list programs, suites and workloads, then exit"
     )
     parser.add_argument("--keep", action="store_true", help="keep workspaces for debugging")
     return parser
@@ -82,14 +88,15 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 def select_programs(options: argparse.Namespace) -> list[str]:
     """Program names in catalogue order, filtered by --programs / --quick."""
+    everything = [p.name for p in PROGRAMS] + [s.name for s in suites.SUITES]
     if options.programs:
-        unknown = [name for name in options.programs if name not in BY_NAME]
+        unknown = [name for name in options.programs if name not in everything]
         if unknown:
             raise SystemExit(f"compat: unknown program(s) {unknown}; --list shows them")
-        return [p.name for p in PROGRAMS if p.name in options.programs]
+        return [name for name in everything if name in options.programs]
     if options.quick:
         return [p.name for p in PROGRAMS if p.quick]
-    return [p.name for p in PROGRAMS]
+    return everything
 
 
 def select_workloads(options: argparse.Namespace) -> list:
@@ -111,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.list:
         for program in PROGRAMS:
             print(f"{program.name:22} {program.access:3} {program.description}")
+        for suite in suites.SUITES:
+            print(f"{suite.name:22} --- {suite.description}")
         for workload in ALL:
             print(f"  workload {workload.name:8} {workload.description}")
         return 0
@@ -155,13 +164,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.save(results, document)
     print(f"results: {results}")
     if doc is not None and not options.no_doc:
-        columns = ["mount", *(w.name for w in ALL), TEST_SYSCALLS, "unmount"]
+        columns = ["mount", *(w.name for w in ALL), TEST_SYSCALLS, suites.SUITE_COLUMN, "unmount"]
         descriptions = {p.name: p.description for p in PROGRAMS}
-        doc.write_text(
-            report.render_markdown(document, columns, [p.name for p in PROGRAMS], descriptions)
-        )
+        descriptions.update({suite.name: suite.description for suite in suites.SUITES})
+        doc.write_text(report.render_markdown(document, columns, list(descriptions), descriptions))
         print(f"document: {doc}")
     return 1 if any(row.status is Status.ERROR for row in all_rows) else 0
+
+
+def _columns(name: str, workloads: Sequence, settings: runner.Settings) -> list[str]:
+    """The row names of a program, or the one column of a suite."""
+    if name in suites.BY_NAME:
+        return [suites.SUITE_COLUMN]
+    return runner.columns(BY_NAME[name], workloads, settings)
 
 
 def run_backend(
@@ -185,13 +200,13 @@ def run_backend(
         skipped = [
             Row(name, column, backend.name, Status.SKIPPED, unavailable)
             for name in programs
-            for column in runner.columns(BY_NAME[name], workloads, settings)
+            for column in _columns(name, workloads, settings)
         ]
         print(f"== {backend.name}: skipped: {unavailable}", flush=True)
         return skipped
     sshd = None
     sshd_error = ""
-    if any(BY_NAME[name].needs_sshd for name in programs):
+    if any(name in BY_NAME and BY_NAME[name].needs_sshd for name in programs):
         ssh_user = TEST_USER if os.geteuid() == 0 else backend.user
         sshd = Sshd(options.work / f"sshd-{backend.name}", ssh_user)
         try:
@@ -217,14 +232,21 @@ def run_backend(
             if started > options.deadline:
                 limit = f"--max-minutes {options.max_minutes:g}"
                 reason = f"not started: the run's limit ({limit}) was reached"
-                program = BY_NAME[name]
                 rows += [
                     Row(name, column, backend.name, Status.SKIPPED, reason)
-                    for column in runner.columns(program, workloads, settings)
+                    for column in _columns(name, workloads, settings)
                 ]
                 continue
-            program_rows = runner.run_program(BY_NAME[name], backend, workloads, settings)
-            if sshd_error and BY_NAME[name].needs_sshd:
+            if name in suites.BY_NAME:
+                limit = min(options.suite_timeout, max(60.0, options.deadline - started))
+                program_rows = [
+                    suites.run_suite(
+                        suites.BY_NAME[name], backend, REPO, options.externals, options.work, limit
+                    )
+                ]
+            else:
+                program_rows = runner.run_program(BY_NAME[name], backend, workloads, settings)
+            if sshd_error and name in BY_NAME and BY_NAME[name].needs_sshd:
                 program_rows = [
                     Row(r.program, r.workload, r.backend, Status.ERROR, f"sshd: {sshd_error}")
                     for r in program_rows

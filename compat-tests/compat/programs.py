@@ -16,6 +16,7 @@ from .fixtures import run_checked
 from .model import Access, Context, Program, Reference
 
 COMPAT_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = COMPAT_DIR.parent
 GOCRYPTFS_PASSWORD = "compat-tests"
 
 
@@ -103,6 +104,66 @@ def _example(name: str, with_source: bool, seed: bool = False, **kwargs: object)
         requires=(f"@examples/fs/{name}.py",),
         seed=seed,
         **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _real_pyfuse3(context: Context) -> Path:
+    """The real pyfuse3 (PyPI, Cython over libfuse3) with its sdist's examples beside it."""
+    return context.externals / "real-pyfuse3"
+
+
+def _pyfuse3_example(name: str, ours: bool, with_source: bool, **kwargs: object) -> Program:
+    """One of pyfuse3's own examples (from its sdist), on the real pyfuse3 or on ours.
+
+    Ours is imported as ``pyfuse3`` through vufuse/pyfuse3/_alias on PYTHONPATH, by the
+    checkout's .venv Python (it has trio, which the examples import).
+    """
+
+    def argv(context: Context) -> list[str]:
+        src, mnt, _ = _ws(context)
+        script = str(_real_pyfuse3(context) / "examples" / f"{name}.py")
+        python = (
+            context.repo / ".venv" / "bin" / "python"
+            if ours
+            else _real_pyfuse3(context) / "venv" / "bin" / "python"
+        )
+        return [str(python), script, *([src] if with_source else []), mnt]
+
+    implementation = "our pyfuse3 (vufuse.pyfuse3)" if ours else "the real pyfuse3 3.5.0"
+    env = {"PYTHONPATH": str(REPO_DIR / "vufuse" / "pyfuse3" / "_alias")} if ours else {}
+    return Program(
+        name=f"{'our' if ours else 'real'}-pyfuse3:{name}",
+        description=f"pyfuse3's examples/{name}.py (from its sdist) on {implementation}",
+        mount_argv=argv,
+        requires=(f"@real-pyfuse3/examples/{name}.py", "@real-pyfuse3/venv/bin/python"),
+        env=env,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _pyfuse3_examples(ours: bool) -> tuple[Program, ...]:
+    hello = {"message": (b"hello world\n", 0o644)}
+    return (
+        _pyfuse3_example(
+            "hello",
+            ours,
+            with_source=False,
+            access=Access.RO,
+            reference=Reference.DECLARED,
+            declared_files=hello,
+        ),
+        _pyfuse3_example(
+            "hello_asyncio",
+            ours,
+            with_source=False,
+            access=Access.RO,
+            reference=Reference.DECLARED,
+            declared_files=hello,
+        ),
+        _pyfuse3_example("tmpfs", ours, with_source=False, seed=True, access=Access.RW),
+        _pyfuse3_example(
+            "passthroughfs", ours, with_source=True, access=Access.RW, passthrough=True
+        ),
     )
 
 
@@ -373,6 +434,8 @@ PROGRAMS: tuple[Program, ...] = (
     ),
     _example("memfs", with_source=False, seed=True, access=Access.RW),
     _example("passthroughfs", with_source=True, access=Access.RW, passthrough=True),
+    *_pyfuse3_examples(ours=False),
+    *_pyfuse3_examples(ours=True),
 )
 
 BY_NAME = {program.name: program for program in PROGRAMS}

@@ -20,18 +20,21 @@ from ..abi import (
     F_DUPFD_CLOEXEC,
     F_GETFL,
     F_SETFL,
+    O_ACCMODE,
+    O_APPEND,
     O_CLOEXEC,
     O_CREAT,
     O_EXCL,
     O_LARGEFILE,
     O_NOCTTY,
+    O_RDONLY,
     O_TRUNC,
+    O_WRONLY,
     SETFL_MASK,
 )
-from ..dispatch import ANSWERED, CONTINUE, Call, Dispatcher, Reply
-from ..syscall_result import continue_then_fail
+from ..dispatch import CONTINUE, Call, Dispatcher, Reply
 from ..syscalls import FD_BASE
-from ..vfd import OpenFileDescription, fd_closed, lowest_free_fd
+from ..vfd import OpenFileDescription, lowest_free_fd
 from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
 from .files import check_readable, inject_fd, read_at
 
@@ -58,9 +61,10 @@ def _pidfd_getfd(call: Call, fd: int) -> int:
 
 
 def _duplicate(call: Call, fd: int, newfd: int, cloexec: bool) -> Reply:
+    description = call.session.vfds.lookup_fd(call.tid, fd)
     copy = _pidfd_getfd(call, fd)
     try:
-        return inject_fd(call, copy, newfd, cloexec)
+        return inject_fd(call, copy, newfd, cloexec, description)
     finally:
         os.close(copy)
 
@@ -102,7 +106,9 @@ async def handle_dup2(call: Call) -> Reply:
     old, new = call.int_arg(0), call.int_arg(1)
     flags = call.int_arg(2) if call.name == "dup3" else 0
     if call.session.vfds.lookup_fd(call.tid, old) is None:
-        raise LetKernel  # only `new` is virtual: the kernel closes it, hang-up does the rest
+        from .fdtable import handle_dup2_over
+
+        return await handle_dup2_over(call)  # only `new` may be virtual: FLUSH it
     call.touched_virtual = True
     if call.name == "dup3" and (old == new or flags & ~O_CLOEXEC):
         raise error(errno.EINVAL)
@@ -117,8 +123,19 @@ async def handle_dup2(call: Call) -> Reply:
             return _stand_in_at(call, description, new, bool(flags & O_CLOEXEC))
         if not stat_module.S_ISREG(description.location.attrs.mode):
             raise LetKernel
+        if description.flags & O_ACCMODE != O_RDONLY:
+            return await _writable_stand_in_at(call, description, new, bool(flags & O_CLOEXEC))
         return await _snapshot_at(call, description, new, bool(flags & O_CLOEXEC))
+    replaced = call.session.vfds.lookup_fd(call.tid, new) if _is_open(call, new) else None
+    if replaced is not None:
+        from .fdtable import flush
+
+        await flush(call, replaced)  # ADDFD's replace_fd closes it: filp_close's FLUSH
     return _duplicate(call, old, new, bool(flags & O_CLOEXEC))
+
+
+def _is_open(call: Call, fd: int) -> bool:
+    return os.path.lexists(f"/proc/{call.tid}/fd/{fd}")
 
 
 def _stand_in_at(
@@ -160,6 +177,53 @@ async def _snapshot_at(
         os.close(memfd)
 
 
+async def _writable_stand_in_at(
+    call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
+) -> Reply:
+    """`cmd > /mnt/f`, `>>`, `<>`: a memfd written back to the file (hypervisor/lowfd.py)."""
+    provider = description.location.mount.provider
+    size = (await provider.getattr(description.location.ino, caller=call.caller)).size
+    holder = _pidfd_getfd(call, call.int_arg(0))
+    contents: bytes | None = None
+    try:
+        async with description.lock:
+            if not (description.flags & O_APPEND and description.flags & O_ACCMODE == O_WRONLY):
+                contents = await _read_whole(call, description, size) if size else b""
+    except BaseException:
+        os.close(holder)
+        raise
+    memfd = await call.session.low_fds.create(
+        description, holder, contents, size, call.caller, call.tgid
+    )
+    try:
+        return inject_fd(call, memfd, newfd, cloexec)
+    finally:
+        os.close(memfd)
+
+
+async def _read_whole(call: Call, description: OpenFileDescription, size: int) -> bytes:
+    """The file's bytes (a write-only description reads through a read-only open of its own:
+    only the chunks a writer changes are written back, so the rest must be known)."""
+    assert description.handle is not None
+    handle, own = description.handle, False
+    if description.flags & O_ACCMODE == O_WRONLY:
+        location = description.location
+        handle = await location.mount.provider.open(location.ino, O_RDONLY, caller=call.caller)
+        own = True
+    data = bytearray()
+    try:
+        while True:
+            chunk = await handle.read(len(data), max(size - len(data), 1 << 20),
+                                      caller=call.caller)
+            if not chunk:
+                return bytes(data)
+            data += chunk
+    finally:
+        if own:
+            await handle.flush(call.tgid, caller=call.caller)
+            await handle.release()
+
+
 @kernel_unless_virtual
 async def handle_ioctl(call: Call) -> Reply:
     """FIOCLEX/FIONCLEX are per-fd (kernel-true); FIONREAD as for a file; else ENOTTY."""
@@ -185,37 +249,6 @@ async def handle_mmap(call: Call) -> Reply:
         raise LetKernel
     virtual_fd(call, 4)
     raise error(errno.ENODEV)
-
-
-@kernel_unless_virtual
-async def handle_close(call: Call) -> Reply:
-    """close: FLUSH (lock owner: the process), then the kernel drops the fd; the hang-up of
-    the last copy anywhere sends RELEASE."""
-    description = virtual_fd(call, 0)
-    fd_closed(call.tgid, call.int_arg(0))
-    if description.handle is not None:
-        try:
-            await description.handle.flush(call.tgid, caller=call.caller)
-        except OSError as failure:
-            return await _close_failing(call, failure.errno or errno.EIO)
-    return CONTINUE
-
-
-async def _close_failing(call: Call, code: int) -> Reply:
-    """The FLUSH failed: close(2) still closes the fd (and the last close sends RELEASE),
-    and returns the daemon's error -- the kernel runs the close, we change its result."""
-    session = call.session
-
-    def answer_continue() -> None:
-        session.tracer.respond(call.notification.id, continue_=True)
-
-    try:
-        await trio.to_thread.run_sync(
-            continue_then_fail, call.tid, call.nr, answer_continue, code
-        )
-    except OSError:
-        log.debug("close of %d: could not hand back the FLUSH error", call.tid, exc_info=True)
-    return ANSWERED
 
 
 # --- everything else on a read-only virtual fd ------------------------------------------------
@@ -306,7 +339,6 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("dup2 dup3", handle_dup2)
     dispatcher.register("ioctl", handle_ioctl)
     dispatcher.register("mmap", handle_mmap)
-    dispatcher.register("close", handle_close)
     dispatcher.register("sendfile", handle_sendfile)
     dispatcher.register("splice", handle_splice)
     not_open_for_writing = "write pwrite64 writev pwritev pwritev2 fallocate vmsplice"
@@ -325,7 +357,7 @@ def register(dispatcher: Dispatcher) -> None:
         "quotactl_fd open_by_handle_at", _answer_for(errno.EOPNOTSUPP, True)  # type: ignore[arg-type]
     )
     dispatcher.register(
-        "connect accept sendto recvfrom sendmsg recvmsg shutdown bind listen getsockname"
+        "accept sendto recvfrom sendmsg recvmsg shutdown listen getsockname"
         " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg",
         _answer_for(errno.ENOTSOCK, True),  # type: ignore[arg-type]
     )

@@ -79,6 +79,7 @@ async def handle_newfstatat(call: Call) -> Reply:
 async def handle_fstat(call: Call) -> Reply:
     """fstat(fd, buf)."""
     description = virtual_fd(call, 0)
+    await call.session.low_fds.settle(description.location.mount)
     attrs = None
     if description.handle is not None:
         attrs = await description.handle.getattr(caller=call.caller)

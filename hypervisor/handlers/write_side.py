@@ -27,8 +27,6 @@ _TIMESPEC = struct.Struct("<qq")
 _UTIMBUF = struct.Struct("<qq")
 
 UNSUPPORTED = {
-    "execve": errno.ENOEXEC,  # exec from a mount needs a memfd swap: not yet
-    "execveat": errno.ENOEXEC,
     "uselib": errno.ENOEXEC,
     "chroot": errno.EPERM,
     "inotify_add_watch": errno.EOPNOTSUPP,
@@ -69,13 +67,17 @@ class Parent:
         return call.session.mounts.at(_join(self.location.path, self.name)) is not None
 
 
-async def parent_of(call: Call, path_arg: int, dirfd_arg: int | None) -> Parent:
+async def parent_of(
+    call: Call, path_arg: int, dirfd_arg: int | None, path: bytes | None = None
+) -> Parent:
     """The directory of path argument `path_arg` (relative to dirfd `dirfd_arg`) and its last
-    component, without looking the last component up."""
-    try:
-        path = call.read_path(path_arg)
-    except OSError:
-        raise LetKernel from None
+    component, without looking the last component up.  `path` is the path itself when it is
+    not a string argument (a sockaddr_un's)."""
+    if path is None:
+        try:
+            path = call.read_path(path_arg)
+        except OSError:
+            raise LetKernel from None
     dirfd = call.int_arg(dirfd_arg) if dirfd_arg is not None else AT_FDCWD
     stripped = path.rstrip(b"/")
     if not path:

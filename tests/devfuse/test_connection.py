@@ -301,6 +301,18 @@ async def test_inval_entry_of_an_unused_entry_forgets_it() -> None:
         assert fs.sb.inodes.find(attrs.ino) is None
 
 
+async def test_observer_sees_each_answered_request_with_its_errno() -> None:
+    """The hook `vufuse mounts`/`stats` count through: one call per request, after its answer."""
+    seen: list[tuple[int, int]] = []
+    async with mounted() as (fs, daemon):
+        fs.connection.observer = lambda request, seconds, error: seen.append(
+            (p.request_opcode(request), error)
+        )
+        await fs.lookup(1, b"hello.txt")
+        assert await _errno_of(fs.lookup(1, b"no-such-name")) == errno.ENOENT
+    assert seen == [(O.LOOKUP, 0), (O.LOOKUP, errno.ENOENT)]
+
+
 async def test_header_len_claiming_more_than_ever_comes_is_eio(
     autojump_clock: object,
 ) -> None:

@@ -99,7 +99,7 @@ def alive(pid: int) -> bool:
 
 
 #: What the scripted daemon's names give (probe.py), as on the kernel -- except the four
-#: header lies, where the kernel leaves the caller waiting (docs/decisions.md D7).
+#: header lies, where the kernel leaves the caller waiting (docs/decisions.md D14).
 EXPECTED_REPLIES = {
     "stat:good": "ok -rw-r--r--",
     "stat:bad-unique": "ok -rw-r--r--",  # the stray reply is dropped, the right one taken

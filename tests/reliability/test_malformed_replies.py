@@ -3,7 +3,7 @@ gives, while the same mount, a second mount and the session keep working.
 
 The expected errnos were taken from the same scripted daemon on the real kernel (as root):
 equal for every case but the header lies, where the kernel refuses the daemon's write
-(EINVAL) and leaves the caller waiting for ever; we answer EIO (docs/decisions.md D7).
+(EINVAL) and leaves the caller waiting for ever; we answer EIO (docs/decisions.md D14).
 """
 
 from __future__ import annotations

@@ -47,6 +47,9 @@ PAGE_SIZE = 4096
 DEFAULT_RECEIVE_LIMIT = 256 * PAGE_SIZE + PAGE_SIZE
 
 NotificationHandler = Callable[[Any], None]
+RequestObserver = Callable[[p.Request, "float | None", int], None]
+"""Told of each request sent: the request, seconds until its answer (None for one nobody
+waits for: FORGET, RELEASE...) and the errno it ended with (0 for success)."""
 
 #: How long the rest of a split reply may take to arrive before the part we have is taken
 #: for a reply whose header's len lies (libfuse's splice sends the parts back to back).
@@ -111,6 +114,8 @@ class Connection:
         #: from the INIT reply.
         self.request_timeout = 0
         self.on_notification: NotificationHandler | None = None
+        #: Statistics and tracing outside devfuse (`vufuse mounts`, `vufuse stats`).
+        self.observer: RequestObserver | None = None
         #: Awaited by the receive loop after each notification (to send the FORGETs that an
         #: invalidation may have made due).
         self.after_notification: Callable[[], Awaitable[None]] | None = None
@@ -291,6 +296,9 @@ class Connection:
                 if interruptible:
                     await self._interrupt(unique, entry)
                 await entry.done.wait()
+        if self.observer is not None:
+            error = entry.error or (-entry.reply.header.error if entry.reply else errno.EIO)
+            self.observer(request, trio.current_time() - entry.sent_at, error)
         return self._outcome(entry)
 
     def _outcome(self, entry: _Pending) -> Any:
@@ -329,6 +337,9 @@ class Connection:
             await self._send_message(message)
         except OSError:
             self._pending.pop(unique, None)
+            return
+        if self.observer is not None:
+            self.observer(request, None, 0)
 
     async def send_notify_reply(self, request: p.NotifyReplyRequest) -> None:
         """NOTIFY_REPLY answering a RETRIEVE: sent under the daemon's ``notify_unique`` (kept

@@ -11,6 +11,7 @@ first; evicting the last dentry of an unused inode evicts the inode (and owes a 
 
 from __future__ import annotations
 
+import stat as stat_module
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -69,6 +70,8 @@ class DentryCache:
         if inode is not None:
             inode.aliases += 1
             parent.children += 1
+            if inode.file_type == stat_module.S_IFDIR:
+                inode.d_parent = parent  # a directory has one name: the latest (d_splice_alias)
         self._entries[key] = dentry
         if old is not None:
             self._unlink(old)
