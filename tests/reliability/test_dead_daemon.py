@@ -102,3 +102,22 @@ def test_request_timeout_aborts_a_hung_mount(tmp_path: Path) -> None:
     assert run.status == 0, run.output
     assert lines[-3:] == ["stat:good ok -rw-r--r--", "stat:hang1 ECONNABORTED",
                           "stat:good ENOTCONN"], run.output  # fmt: skip
+
+
+def test_daemon_exiting_during_init(tmp_path: Path) -> None:
+    """`vufuse mount` reports it at once (not after its 30 s timeout); the mount it made stays,
+    failing ENOTCONN, until fusermount3 -u removes it, as on the kernel."""
+    run = run_session("""
+        mkdir m
+        "$VUFUSE" mount "$PY" "$HERE/exit_on_init_daemon.py" "$PWD/m"; echo "mount rc=$?"
+        "$PY" "$HERE/probe.py" "$PWD/m" stat:x stat:.
+        "$VUFUSE" mounts | head -1
+        fusermount3 -u "$PWD/m"; echo "fusermount3 rc=$?"
+        "$VUFUSE" mounts
+    """, tmp_path, timeout=25)  # well under `vufuse mount`'s own 30 s
+    lines = run.output.splitlines()
+    assert run.status == 0, run.output
+    assert "exitinit: read INIT, exiting" in lines and "mount rc=1" in lines, run.output
+    assert "stat:x ENOTCONN" in lines and "stat:. ENOTCONN" in lines
+    assert any(line.endswith("disconnected") for line in lines)
+    assert "fusermount3 rc=0" in lines and "no FUSE mounts" in lines
