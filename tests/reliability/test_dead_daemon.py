@@ -45,7 +45,10 @@ def test_killed_daemon_with_requests_in_flight(tmp_path: Path) -> None:
         grep -c " $PWD/m " /proc/self/mounts
         "$PY" "$HERE/probe.py" "$PWD/m" list:.
         mount_hostile "$PWD/m" && "$PY" "$HERE/probe.py" "$PWD/m" read:good
+        kill -9 $(pgrep -f "hostile_daemon.py $PWD/m"); wait
+        "$PY" "$HERE/probe.py" "$PWD/m" stat:good
         "$VUFUSE" umount "$PWD/m"; echo "vufuse umount rc=$?"
+        "$VUFUSE" mounts
     """, tmp_path)
     lines = run.output.splitlines()
     assert run.status == 0, run.output
@@ -54,10 +57,11 @@ def test_killed_daemon_with_requests_in_flight(tmp_path: Path) -> None:
     assert "ECONNABORTED" in waiters  # at least one was in flight (the daemon read it)
     for probe in ("stat:good", "read:good", "stat:."):
         assert f"{probe} ENOTCONN" in lines, run.output
-    assert lines.count("stat:good ENOTCONN") == 2  # later too
+    assert lines.count("stat:good ENOTCONN") == 3  # later too, and after the second death
     assert any(line.startswith("list:. ok ") and ",m," in f",{line[9:]}," for line in lines)
     assert "fusermount3 rc=0" in lines and "0" in lines and "list:. ok " in lines
     assert "read:good ok good data" in lines and "vufuse umount rc=0" in lines
+    assert lines[-1] == "no FUSE mounts"
 
 
 def test_hung_daemon_callers_end_by_signal_and_abort(tmp_path: Path) -> None:
