@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -65,6 +66,7 @@ class LowFdStandIn:
     append: bool
     sent_size: int  # size of the file as last written back
     digests: dict[int, bytes] = field(default_factory=dict)
+    mapped: bool = False  # MAP_SHARED writes change it without IN_MODIFY
     opens: int = 0
     dirty: bool = False
     closed: bool = False
@@ -84,8 +86,10 @@ class LowFdStandIns:
         self._inotify = -1
         self._by_watch: dict[int, LowFdStandIn] = {}
         self._finishing: set[LowFdStandIn] = set()  # out of _by_watch, FLUSH still on its way
+        #: Called when a stand-in appears (the session forgets its cached stat answers).
+        self.on_create: Callable[[], None] = lambda: None
         self._nursery: trio.Nursery | None = None
-        self._wakeup = trio.Event()
+        self._map_locks: dict[tuple[int, int], trio.Lock] = {}
 
     def attach(self, nursery: trio.Nursery) -> None:
         """Run the inotify reader and background write-backs in `nursery`."""
@@ -93,6 +97,11 @@ class LowFdStandIns:
 
     def __len__(self) -> int:
         return len(self._by_watch)
+
+    @property
+    def finishing(self) -> bool:
+        """A stand-in is being written back and closed (out of the count above)."""
+        return bool(self._finishing)
 
     def _ensure_inotify(self) -> int:
         if self._inotify < 0:
@@ -108,7 +117,7 @@ class LowFdStandIns:
     # --- creation ----------------------------------------------------------------------------
     async def create(
         self, description: OpenFileDescription, holder: int, contents: bytes | None,
-        size: int, caller: Caller, lock_owner: int,
+        size: int, caller: Caller, lock_owner: int, mapped: bool = False,
     ) -> int:
         """The fd to inject for `description` (the caller closes it after ADDFD).
 
@@ -144,9 +153,10 @@ class LowFdStandIns:
             raise
         stand_in = LowFdStandIn(
             description, description.handle, memfd, holder, watch, caller, lock_owner,
-            append, size, digests,
+            append, size, digests, mapped,
         )
         self._by_watch[watch] = stand_in
+        self.on_create()
         mode = {O_WRONLY: os.O_WRONLY, O_RDONLY: os.O_RDONLY}.get(
             description.flags & O_ACCMODE, os.O_RDWR
         ) | os.O_CLOEXEC | (os.O_APPEND if append else 0)
@@ -157,6 +167,19 @@ class LowFdStandIns:
             await self._finish(stand_in)
             raise
         return theirs
+
+    def mapping_lock(self, mount_id: int, ino: int) -> trio.Lock:
+        """Held while a mapped stand-in of one file is looked up or made (one per file)."""
+        return self._map_locks.setdefault((mount_id, ino), trio.Lock())
+
+    def mapped_stand_in(self, location: object) -> int | None:
+        """Our memfd of the mapped stand-in of the file at `location`, if there is one."""
+        for stand_in in self._by_watch.values():
+            here = stand_in.description.location
+            if (stand_in.mapped and not stand_in.closed and here.mount is getattr(
+                    location, "mount", None) and here.ino == getattr(location, "ino", None)):
+                return stand_in.memfd
+        return None
 
     # --- events ------------------------------------------------------------------------------
     def _drain(self) -> None:
@@ -215,7 +238,8 @@ class LowFdStandIns:
                 if mount is None or stand_in.mount is mount:
                     if stand_in.closed:
                         sent = await self._finish(stand_in) or sent
-                    elif stand_in.dirty:
+                    elif stand_in.dirty or stand_in.mapped:
+                        stand_in.dirty = True
                         sent = await self._sync(stand_in) or sent
         # A finish already under way in the background: wait until it has FLUSHed and let go
         # of the file, so that what follows (an unmount's busy check) sees it closed.

@@ -18,6 +18,7 @@ import errno
 import os
 import stat as stat_module
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +49,11 @@ class Attributes:
     ctime_ns: int = 0
     btime_ns: int | None = None
     handle: int | None = None
+    valid_until: float = field(default=0.0, compare=False)
+    """`time.monotonic()` until which this answer (the name that led here and these
+    attributes) may be given again without asking the provider -- FUSE's entry and attribute
+    timeouts; 0: never.  Only a provider whose :meth:`Provider.watch_changes` accepted a
+    callback is taken at its word (the hypervisor's answer cache, docs/decisions.md D20)."""
 
     @property
     def node(self) -> int:
@@ -290,6 +296,13 @@ class Provider(ABC):
     async def listxattr(self, ino: int, *, caller: Caller | None = None) -> list[bytes]:
         """Names of the extended attributes of `ino`."""
         return []
+
+    def watch_changes(self, callback: Callable[[], None]) -> bool:
+        """Call `callback()` whenever an answer given earlier may stop holding before its
+        `valid_until` (an invalidation: a write, a rename, a notification from the daemon...).
+        Returns False when the provider can't tell (the default): then none of its answers is
+        reused."""
+        return False
 
     def hold(self, ino: int) -> None:  # noqa: B027 - an optional hook
         """The hypervisor keeps `ino` across calls (a cwd stand-in, an O_PATH fd): the

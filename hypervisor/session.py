@@ -22,10 +22,12 @@ from typing import Any
 import trio
 
 from . import mountinfo, strace, syscalls
+from .answers import AnswerCache
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
 from .handlers.fdtable import DeathWatch
+from .handlers.mapping import SnapshotCache
 from .lowfd import LowFdStandIns
 from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
@@ -119,24 +121,32 @@ class Session:
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
         self.low_fds = LowFdStandIns()
         self.fd_drops = DeathWatch()
+        self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
+        self.answers = AnswerCache(self.tracer)
+        """Stat answers the C core gives itself (docs/decisions.md D20)."""
+        self.answers.suspended = lambda: len(self.low_fds) > 0 or self.low_fds.finishing
+        self.low_fds.on_create = self.answers.drop
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
         """The session's nursery while it runs: extensions start their tasks in it."""
         self.extensions.add_special_file(mountinfo.NAMES, mountinfo.matches, self._open_mount_list)
+        # readlink of /proc/PID/exe must reach Python: an image run from a mount is a memfd
+        # (handlers/execution.py) that reads as its virtual path.  Never an open's answer.
+        self.extensions.add_special_file([b"exe"], lambda _path: False, self._open_mount_list)
+        self.exec_images: dict[bytes, bytes] = {}
+        """`/memfd:vufuse-exec:N (deleted)` → the virtual path of the image it holds."""
         from .handlers import register_all
 
         register_all(self.dispatcher)
 
     # --- the C core's view ------------------------------------------------------------------
     def _push_prefixes(self, prefixes: list[bytes]) -> None:
-        # The stand-in root, and a name that does not exist beneath it: with a prefix that
-        # has no real directory, the C fast path judges relative paths by their base's name
-        # (lexically), so "../../x" from a stand-in cwd is queued even when it resolves
-        # outside.  Workaround until the C core queues every relative path whose base is
-        # watched (docs/hypervisor.md, "Asked of the C core").
-        self.tracer.set_prefixes([*prefixes, self.stand_ins.root, self.stand_ins.root + b"/.base"])
+        # The stand-in root: the C core queues every relative path with a ".." whose base
+        # (a cwd stand-in) lies under it, wherever it lands (docs/tracer-core.md).
+        self.tracer.set_prefixes([*prefixes, self.stand_ins.root])
+        self.answers.mounts_changed(self.mounts)
 
     async def _translate(self, name: bytes) -> Location | None:
         """Stand-in directories and `socket:[INO]` links of virtual fds → virtual objects."""
@@ -201,7 +211,11 @@ class Session:
 
     def display_path(self, real: bytes) -> bytes:
         """What a link the kernel reports should read inside the session: the virtual path
-        for a cwd stand-in or for a virtual fd's socket (/proc/PID/cwd, /proc/PID/fd/N)."""
+        for a cwd stand-in, a virtual fd's socket or an image run from a mount (/proc/PID/cwd,
+        /proc/PID/fd/N, /proc/PID/exe)."""
+        image = self.exec_images.get(real)
+        if image is not None:
+            return image
         location = self.stand_ins.location_of(real)
         if location is None:
             inode = socket_inode(real)
@@ -293,6 +307,8 @@ class Session:
         """Handle one notification and answer it (exactly once)."""
         call = Call(notification, self)
         reply = await self.dispatcher.handle(call)
+        if call.touched_virtual:
+            self.answers.after_call(notification.nr, notification.args)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%d] %s(%s) = %s", notification.pid, call.name,
                       self._describe_args(notification), _describe(reply))
@@ -323,6 +339,7 @@ class Session:
         except Exception:
             log.debug("close failed", exc_info=True)
         self.low_fds.close()
+        self.snapshots.close()
         await self.vfds.release_all()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 

@@ -226,6 +226,11 @@ RULES: tuple[Rule, ...] = tuple(
         ACTION_ENOSYS,
     )
     + [Rule("prctl", ACTION_DUMPABLE)]
+    # Trapped only for the identity watch of the answer cache (ROLES; the C core CONTINUEs).
+    + _action(
+        "setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups",
+        ACTION_TRAP,
+    )
 )
 """Every syscall that is not plainly allowed, with its action and argument kinds."""
 
@@ -241,3 +246,35 @@ def build_spec(rules: Iterable[Rule] = RULES) -> list[tuple[int, int, int, int, 
 def rule_for(number: int) -> Rule | None:
     """The rule of syscall `number`, or None when it is plainly allowed."""
     return RULES_BY_NR.get(number)
+
+
+# Roles for the C core's answer cache (docs/tracer-core.md, "The answer cache").
+ROLE_STAT = 1
+ROLE_LSTAT = 2
+ROLE_NEWFSTATAT = 3
+ROLE_STATX = 4
+ROLE_SET_UIDS = 5
+ROLE_SET_GIDS = 6
+ROLE_SETGROUPS = 7
+
+ROLES: tuple[tuple[str, int, int], ...] = (
+    ("stat", ROLE_STAT, 0),
+    ("lstat", ROLE_LSTAT, 0),
+    ("newfstatat", ROLE_NEWFSTATAT, 0),
+    ("statx", ROLE_STATX, 0),
+    ("setuid", ROLE_SET_UIDS, 1),
+    ("setreuid", ROLE_SET_UIDS, 2),
+    ("setresuid", ROLE_SET_UIDS, 3),
+    ("setfsuid", ROLE_SET_UIDS, 1),
+    ("setgid", ROLE_SET_GIDS, 1),
+    ("setregid", ROLE_SET_GIDS, 2),
+    ("setresgid", ROLE_SET_GIDS, 3),
+    ("setfsgid", ROLE_SET_GIDS, 1),
+    ("setgroups", ROLE_SETGROUPS, 0),
+)
+"""(name, role, number of id arguments): what `Tracer.set_syscall_roles` takes, by number."""
+
+
+def build_roles() -> list[tuple[int, int, int]]:
+    """The roles list for `Tracer.set_syscall_roles`."""
+    return [(NUMBERS[name], role, count) for name, role, count in ROLES]

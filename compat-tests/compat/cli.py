@@ -237,15 +237,23 @@ def run_backend(
                     for column in _columns(name, workloads, settings)
                 ]
                 continue
-            if name in suites.BY_NAME:
-                limit = min(options.suite_timeout, max(60.0, options.deadline - started))
+            try:
+                if name in suites.BY_NAME:
+                    limit = min(options.suite_timeout, max(60.0, options.deadline - started))
+                    suite = suites.BY_NAME[name]
+                    program_rows = [
+                        suites.run_suite(
+                            suite, backend, REPO, options.externals, options.work, limit
+                        )
+                    ]
+                else:
+                    program_rows = runner.run_program(BY_NAME[name], backend, workloads, settings)
+            except Exception as error:  # noqa: BLE001 (one program's harness bug must not end the matrix)
+                reason = f"harness crashed: {type(error).__name__}: {error}"
                 program_rows = [
-                    suites.run_suite(
-                        suites.BY_NAME[name], backend, REPO, options.externals, options.work, limit
-                    )
+                    Row(name, column, backend.name, Status.ERROR, reason)
+                    for column in _columns(name, workloads, settings)
                 ]
-            else:
-                program_rows = runner.run_program(BY_NAME[name], backend, workloads, settings)
             if sshd_error and name in BY_NAME and BY_NAME[name].needs_sshd:
                 program_rows = [
                     Row(r.program, r.workload, r.backend, Status.ERROR, f"sshd: {sshd_error}")

@@ -165,6 +165,8 @@ class SyscallSuite:
 
     executed: int
     failed: tuple[str, ...]
+    last: int = 0
+    """The number of the last subtest that printed a verdict (0: none)."""
 
     @property
     def passed(self) -> int:
@@ -188,4 +190,4 @@ def parse_test_syscalls(output: str) -> SyscallSuite:
         if number not in seen or (seen[number].endswith("OK") and not rest.endswith("OK")):
             seen[number] = f"{number} [{match['name']}] {rest}".strip()
     failed = tuple(line for line in seen.values() if not line.endswith("OK"))
-    return SyscallSuite(len(seen), failed)
+    return SyscallSuite(len(seen), failed, max(map(int, seen), default=0))

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .fixtures import run_checked
+from .fixtures import chown_tree, run_checked
 from .model import Access, Context, Program, Reference
 
 COMPAT_DIR = Path(__file__).resolve().parents[1]
@@ -44,6 +44,9 @@ def _prepare_squashfs(context: Context) -> None:
 def _prepare_ext4(context: Context) -> None:
     src, _, store = _ws(context)
     image = f"{store}/image.ext4"
+    # mkfs -d copies owners from the tree: give it the session's user, as the other programs'
+    # trees are, or the 0600 file would be unreadable to the ordinary user for that reason only.
+    chown_tree(context.workspace.src, context.uid, context.gid)
     run_checked(["mkfs.ext4", "-q", "-F", "-d", src, image, "64M"])
     # mkfs adds a root-owned 0700 lost+found that the tree doesn't have (and that an ordinary
     # user can't list); the image should hold exactly the fixture tree.

@@ -79,7 +79,8 @@ def _cell(row: Row) -> str:
     failed = row.details.get("failed")
     if isinstance(executed, int) and executed:
         failures = len(failed) if isinstance(failed, list) else 0
-        return f"{symbol} {executed - failures}/{executed}"
+        hung = " + hang" if "hung_after" in row.details else ""
+        return f"{symbol} {executed - failures}/{executed}{hung}"
     return symbol
 
 

@@ -317,7 +317,12 @@ def judge_test_syscalls(program: Program, backend: str, out: Path) -> Row:
     failed = "; ".join(suite.failed[:3]) + (
         f" (+{len(suite.failed) - 3} more)" if len(suite.failed) > 3 else ""
     )
-    reason = f"{summary}, {describe_status(status)}" + (f"; failed: {failed}" if failed else "")
+    outcome = describe_status(status)
+    if status in (124, 137):
+        # test_syscalls prints a subtest's verdict when it ends: the hang is in the next one.
+        details["hung_after"] = suite.last
+        outcome = f"then hung after subtest {suite.last} ({outcome} at the limit, killed)"
+    reason = f"{summary}, {outcome}" + (f"; failed: {failed}" if failed else "")
     return Row(program.name, TEST_SYSCALLS, backend, Status.FAIL, reason, seconds, details)
 
 

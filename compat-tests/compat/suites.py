@@ -132,24 +132,11 @@ def run_suite(
             reason = f"{need} missing (run compat-tests/setup.sh)"
             return Row(suite.name, SUITE_COLUMN, backend.name, Status.SKIPPED, reason)
     workspace = work_root / backend.name / re.sub(r"[^\w.-]", "_", suite.name)
-    if workspace.exists():
-        backends.detach_mounts_under(workspace)
-        shutil.rmtree(workspace)
-    (workspace / "home").mkdir(parents=True)
-    with tarfile.open(sdist) as archive:
-        members = [
-            member
-            for member in archive.getmembers()
-            if (member.isfile() or member.isdir())
-            and not member.name.startswith("/")
-            and ".." not in Path(member.name).parts
-            and "/.pytest_cache" not in member.name
-        ]
-        archive.extractall(workspace, members=members, filter="data")
-    source = workspace / f"pyfuse3-{PYFUSE3_VERSION}"
-    chown_tree(workspace, backend.uid, backend.gid)
-    for parent in (work_root, workspace.parent):
-        parent.chmod(0o755)
+    try:
+        source = _unpack(sdist, workspace, backend, work_root)
+    except (OSError, tarfile.TarError) as error:
+        reason = f"preparing the workspace failed: {error}"
+        return Row(suite.name, SUITE_COLUMN, backend.name, Status.ERROR, reason)
     command = [
         str(python), "-m", "pytest", "--installed", "-p", "no:cacheprovider", *suite.extra_args,
         # pytest.ini's -x would stop at the first failure; the matrix wants them all.
@@ -169,3 +156,25 @@ def run_suite(
     (workspace / "pytest.err").write_text(outcome.stderr)
     status, reason, details = judge(outcome.stdout, outcome.stderr, outcome.status, limit)
     return Row(suite.name, SUITE_COLUMN, backend.name, status, reason, outcome.seconds, details)
+
+
+def _unpack(sdist: Path, workspace: Path, backend: backends.Backend, work_root: Path) -> Path:
+    """A fresh workspace owned by the backend's user, with the sdist's files and directories."""
+    if workspace.exists():
+        backends.detach_mounts_under(workspace)
+        shutil.rmtree(workspace)
+    (workspace / "home").mkdir(parents=True)
+    with tarfile.open(sdist) as archive:
+        members = [
+            member
+            for member in archive.getmembers()
+            if (member.isfile() or member.isdir())
+            and not member.name.startswith("/")
+            and ".." not in Path(member.name).parts
+            and "/.pytest_cache" not in member.name
+        ]
+        archive.extractall(workspace, members=members)  # noqa: S202 (members checked above)
+    chown_tree(workspace, backend.uid, backend.gid)
+    for parent in (work_root, workspace.parent):
+        parent.chmod(0o755)
+    return workspace / f"pyfuse3-{PYFUSE3_VERSION}"

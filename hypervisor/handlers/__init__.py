@@ -13,6 +13,7 @@ def register_all(dispatcher: Dispatcher) -> None:
         execution,
         fdtable,
         files,
+        mapping,
         metadata,
         mounting,
         sockets,
@@ -21,5 +22,5 @@ def register_all(dispatcher: Dispatcher) -> None:
     )
 
     for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
-                   fdtable, execution, sockets):
+                   fdtable, execution, mapping, sockets):
         module.register(dispatcher)

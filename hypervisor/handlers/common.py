@@ -103,18 +103,21 @@ async def resolve(
     dirfd = call.int_arg(dirfd_arg) if dirfd_arg is not None else AT_FDCWD
     if path.startswith(b"/"):
         base: Location = ROOT
+        call.lexical_key = path
     else:
         base = await dirfd_location(call, dirfd)
         if not path and at_flags & AT_EMPTY_PATH:
             if not base.is_virtual and not real_too:
                 raise LetKernel
             return Resolution(base, base.is_virtual)
+        if isinstance(base, RealLocation) and path:
+            call.lexical_key = (base.path if base.path != b"/" else b"") + b"/" + path
     checks = any(m.options.get("default_permissions") is not None for m in call.session.mounts)
     while True:
         try:
             result = await call.session.resolver.resolve(
-                path, base, follow=follow, caller=call.credentials if checks else None,
-                self_ids=(call.tgid, call.tid), requester=call.caller,
+                path, base, follow=follow, caller=call.identity if checks else None,
+                self_ids=lambda: (call.tgid, call.tid), requester=call.caller,
             )
         except WalkError as failure:
             if not failure.virtual:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import logging
 import os
 import stat as stat_module
 import struct
@@ -39,11 +38,9 @@ from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
 from .files import check_readable, inject_fd, read_at
 
 FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
-MAP_ANONYMOUS = 0x20
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
-log = logging.getLogger("vufuse.hypervisor")
 
 
 # --- fcntl, dup, ioctl, close ------------------------------------------------------------------
@@ -150,6 +147,9 @@ def _stand_in_at(
         os.close(fd)
 
 
+_SNAPSHOT_PIECE = 8 << 20
+
+
 async def _snapshot_at(
     call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
 ) -> Reply:
@@ -159,14 +159,14 @@ async def _snapshot_at(
     longer shares its offset with the virtual fd (docs/hypervisor.md, known holes).
     """
     provider = description.location.mount.provider
-    size = (await provider.getattr(description.location.ino, caller=call.caller)).size
+    await provider.getattr(description.location.ino, caller=call.caller)  # a fresh i_size
     memfd = os.memfd_create("vufuse-snapshot", os.MFD_CLOEXEC)
     try:
         async with description.lock:
             position = 0
             while True:
-                chunk = await read_at(call, description, position,
-                                       max(size - position, 1 << 20))
+                # Pieces of a few MiB: a whole-file read would build the file twice in memory.
+                chunk = await read_at(call, description, position, _SNAPSHOT_PIECE)
                 if not chunk:
                     break
                 os.write(memfd, chunk)
@@ -240,15 +240,6 @@ async def handle_ioctl(call: Call) -> Reply:
         call.write_memory(call.arg(2), struct.pack("<i", left))
         return 0
     raise error(errno.ENOTTY)
-
-
-@kernel_unless_virtual
-async def handle_mmap(call: Call) -> Reply:
-    """mmap of a virtual file is not emulated yet (needs a memfd swap): ENODEV."""
-    if call.int_arg(3) & MAP_ANONYMOUS:
-        raise LetKernel
-    virtual_fd(call, 4)
-    raise error(errno.ENODEV)
 
 
 # --- everything else on a read-only virtual fd ------------------------------------------------
@@ -338,7 +329,6 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("dup", handle_dup)
     dispatcher.register("dup2 dup3", handle_dup2)
     dispatcher.register("ioctl", handle_ioctl)
-    dispatcher.register("mmap", handle_mmap)
     dispatcher.register("sendfile", handle_sendfile)
     dispatcher.register("splice", handle_splice)
     not_open_for_writing = "write pwrite64 writev pwritev pwritev2 fallocate vmsplice"

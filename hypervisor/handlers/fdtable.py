@@ -156,7 +156,8 @@ class DeathWatch:
         self._exited.add(tgid)
 
     def held(self, tgid: int, caller: Caller, description: OpenFileDescription) -> None:
-        """Process `tgid` got one more fd of `description` (in a call by `caller`)."""
+        """Process `tgid` got one more fd of `description` (in a call by `caller`); its death
+        is watched from now on."""
         held = self._held.get(tgid)
         if held is None:
             if self.nursery is None:
@@ -216,9 +217,11 @@ class DeathWatch:
         try:
             await trio.lowlevel.wait_readable(pidfd)
         finally:
+            # Also when the session ends (cancelled): its processes die with it.
             os.close(pidfd)
             self._pidfds.pop(tgid, None)
-        await self._died(tgid)
+            with trio.CancelScope(shield=True):
+                await self._died(tgid)
 
 
 async def _flush_quietly(description: OpenFileDescription, tgid: int,

@@ -124,7 +124,7 @@ def _check_open(location: VirtualLocation, flags: int, call: Call) -> None:
             mask |= permission.MAY_READ
         if access in (O_WRONLY, O_RDWR) or flags & O_TRUNC:
             mask |= permission.MAY_WRITE
-        permission.check(attrs, call.credentials, mask or permission.MAY_READ)
+        permission.check(attrs, call.identity, mask or permission.MAY_READ)
 
 
 async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int) -> Reply:

@@ -199,6 +199,11 @@ def test_catalogue_covers_the_required_programs() -> None:
         "passthrough_hp",
         "fusepy-mirror",
         "mfusepy-mirror",
+        "pyfuse3-api:passthroughfs",
+        "real-pyfuse3:hello",
+        "real-pyfuse3:passthroughfs",
+        "our-pyfuse3:hello",
+        "our-pyfuse3:passthroughfs",
     ):
         assert required in names
     assert {p.name for p in PROGRAMS if p.quick} == {"hello_ll", "squashfuse", "passthrough_ll"}

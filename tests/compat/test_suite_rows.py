@@ -1,9 +1,13 @@
-"""How a whole external suite's pytest run becomes one row (compat/suites.py): pure parsing."""
+"""One row per suite run: pyfuse3's pytest run (compat/suites.py), a hung test_syscalls."""
 
 from __future__ import annotations
 
-from compat.model import Status
-from compat.suites import judge, parse_summary
+from pathlib import Path
+
+from compat.model import Access, Program, Status
+from compat.report import _cell
+from compat.runner import judge_test_syscalls
+from compat.suites import SUITES, judge, parse_summary
 
 PASSING = """test/test_api.py::test_listdir PASSED [  5%]
 test/test_fs.py::test_open_read PASSED [ 50%]
@@ -51,3 +55,19 @@ def test_a_killed_run_names_the_test_it_hung_in() -> None:
 def test_nothing_run_is_a_failure_with_the_cause() -> None:
     status, reason, _ = judge("", "ERROR: pyfuse3 is not vufuse's: /x/pyfuse3.so\n", 4, 600)
     assert status is Status.FAIL and "pyfuse3 is not vufuse's" in reason
+
+
+def test_every_external_suite_has_a_row_on_both_apis() -> None:
+    assert {suite.name for suite in SUITES} == {"pyfuse3-suite:real", "pyfuse3-suite:ours"}
+
+
+def test_a_hung_test_syscalls_names_the_subtest_it_hung_after(tmp_path: Path) -> None:
+    (tmp_path / "test_syscalls.out").write_text(
+        "".join(f"{number} [test {number}] OK\n" for number in range(1, 11))
+    )
+    (tmp_path / "test_syscalls.rc").write_text("124\n")
+    program = Program("p", "d", Access.RW, lambda context: [])
+    row = judge_test_syscalls(program, "vufuse", tmp_path)
+    assert row.status is Status.FAIL
+    assert "10/10 subtests OK, then hung after subtest 10" in row.reason
+    assert _cell(row) == "❌ 10/10 + hang"

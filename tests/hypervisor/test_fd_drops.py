@@ -54,9 +54,12 @@ async def test_every_reference_drop_flushes(world: World) -> None:
     got = await run_session([PYTHON, "-c", DROPS, str(world.mnt)], world.mounts)
     assert got.status == 0, got.stderr
     me, exec_child, exit_child, killed_child = map(int, got.stdout.split())
-    assert world.provider.flushes == [
-        me, me, exec_child, exit_child, killed_child, killed_child, me, me
-    ]
+    flushes = list(world.provider.flushes)
+    # The FLUSH owed for a death by signal is sent when the pidfd says so: it may come after
+    # the parent's next close (the kernel's comes before the parent's wait returns).
+    assert flushes.count(killed_child) == 2
+    del flushes[len(flushes) - 1 - flushes[::-1].index(killed_child)]
+    assert flushes == [me, me, exec_child, exit_child, killed_child, me, me]
     # ...and every open file description was released once its last copy went.
     assert len(world.provider.released) == len(world.provider.opened) == 3
 

@@ -142,6 +142,9 @@ class Connection:
         self._unique = 0
         self._pending: dict[int, _Pending] = {}
         self._send_lock = trio.Lock()
+        # The stdlib socket under trio's (non-blocking): a message that fits is sent, and a
+        # reply already waiting is read, without a trip through trio's scheduler.
+        self._raw: socket.socket | None = getattr(sock, "_sock", None)
         self._initialized = trio.Event()
         self._init_error = 0
         self._abort_error = 0
@@ -247,6 +250,16 @@ class Connection:
         return unique, type(request)(header, *request[1:])
 
     async def _send_message(self, message: bytes) -> None:
+        raw = self._raw
+        if raw is not None and not self._send_lock.locked():  # nothing queued before it
+            try:
+                raw.send(message)
+                return
+            except BlockingIOError:
+                pass  # the daemon is behind: wait for room below
+            except (BrokenPipeError, ConnectionResetError):
+                self.abort()
+                raise OSError(self._abort_error, "FUSE daemon hung up") from None
         async with self._send_lock:
             try:
                 await self.sock.send(message)
@@ -426,9 +439,10 @@ class Connection:
 
     async def _receive_messages(self, buffer: bytearray, view: memoryview) -> None:
         """The loop proper: every message, until EOF or an unrecoverable error."""
+        ready = 0  # messages read in a row without yielding
         while not self._abort_error:
             try:
-                size = await self.sock.recv_into(buffer, 0, socket.MSG_TRUNC)
+                size = await self._receive(buffer, ready)
             except trio.ClosedResourceError:
                 return
             except ConnectionResetError:
@@ -438,6 +452,7 @@ class Connection:
                 break
             if size == 0:
                 break  # SOCK_SEQPACKET end of file: the daemon closed its end
+            ready = ready + 1 if ready < 16 else 0
             if size > len(buffer):
                 self._malformed(bytes(view[:_HEADER_SIZE]), f"{size}-byte message too big")
                 continue
@@ -451,6 +466,19 @@ class Connection:
             while self._interrupts_to_resend:
                 unique, entry = self._interrupts_to_resend.pop()
                 self._side_tasks.start_soon(self._interrupt, unique, entry)
+
+    async def _receive(self, buffer: bytearray, ready: int) -> int:
+        """One message into ``buffer`` (its full size: MSG_TRUNC).  A message already waiting
+        is taken at once; every 16th one yields to the other tasks."""
+        raw = self._raw
+        if raw is None or not ready:
+            return await self.sock.recv_into(buffer, 0, socket.MSG_TRUNC)
+        if raw.fileno() < 0:
+            raise trio.ClosedResourceError
+        try:
+            return raw.recv_into(buffer, 0, socket.MSG_TRUNC)
+        except BlockingIOError:
+            return await self.sock.recv_into(buffer, 0, socket.MSG_TRUNC)
 
     def _on_message(self, data: bytes) -> None:
         """Reassemble split replies by the header's len, then dispatch each whole one."""

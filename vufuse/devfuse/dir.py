@@ -104,6 +104,7 @@ async def getattr(
     out: p.AttrOut = body
     if invalid_attr(out.attr) or stat_module.S_IFMT(out.attr.mode) != inode.file_type:
         inode.bad = True
+        sb.inodes.changed()
         raise OSError(errno.EIO, "FUSE inode changed type")
     # The caller gets the reply even when it is too old to be cached (fuse_do_getattr).
     sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec, attr_version)

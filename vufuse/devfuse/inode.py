@@ -114,6 +114,15 @@ class InodeTable:
         self.root = Inode(p.ROOT_ID, 0, root_attr, clock() - 1, nlookup=1)
         self._inodes: dict[int, Inode] = {p.ROOT_ID: self.root}
         self.forgets: list[p.ForgetOne] = []
+        self.on_change: Callable[[], None] | None = None
+        """Called when a cached answer (a name, attributes, their timeouts) changes other than
+        by being refreshed to the same values or a later deadline: the hypervisor's answer
+        cache must then forget what it copied (FuseProvider.watch_changes)."""
+
+    def changed(self) -> None:
+        """Tell the watcher that cached names or attributes were invalidated or changed."""
+        if self.on_change is not None:
+            self.on_change()
 
     def __len__(self) -> int:
         return len(self._inodes)
@@ -146,6 +155,7 @@ class InodeTable:
             # The daemon's count moves to the new object; whatever still holds the old one
             # (dentries, open files) lets go of it without a FORGET.
             inode.bad = True
+            self.changed()
             replacement = Inode(entry.nodeid, entry.generation, entry.attr, attr_deadline)
             replacement.nlookup, inode.nlookup = inode.nlookup, 0
             self._inodes[entry.nodeid] = replacement
@@ -182,10 +192,12 @@ class InodeTable:
         if attr_version and inode.attr_version > attr_version:
             return False
         inode.attr_version = self._next_version()
-        old = inode.attr
+        old, old_deadline = inode.attr, inode.attr_deadline
         inode.attr = attr
         inode.attr_deadline = deadline(self.clock(), valid, valid_nsec)
         inode.inval_mask = 0
+        if attr != old or inode.attr_deadline < old_deadline:
+            self.changed()
         if inode.file_type != stat_module.S_IFREG:
             return True  # directories: the readdir cache checks mtime itself
         if old.size != attr.size:
@@ -201,6 +213,7 @@ class InodeTable:
     def invalidate_attr(self, inode: Inode) -> None:
         """fuse_invalidate_attr: the next getattr asks the daemon."""
         inode.attr_deadline = self.clock() - 1
+        self.changed()
 
     def invalidate_atime(self, inode: Inode) -> None:
         """fuse_invalidate_atime, after every READ, READDIR(PLUS) and READLINK sent: the
@@ -208,6 +221,7 @@ class InodeTable:
         which need no atime, keep using the cached attributes."""
         if not self.readonly:
             inode.inval_mask |= STATX_ATIME
+            self.changed()
 
     def release_if_unused(self, inode: Inode) -> None:
         """Evict ``inode`` once nothing holds it, owing the daemon FORGET(nlookup)."""

@@ -114,6 +114,7 @@ async def setattr(
     out: p.AttrOut = body
     if invalid_attr(out.attr) or stat_module.S_IFMT(out.attr.mode) != inode.file_type:
         inode.bad = True
+        sb.inodes.changed()
         raise OSError(errno.EIO, "FUSE inode changed type")
     old_size = inode.attr.size
     sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec)
