@@ -95,17 +95,22 @@ def test_hung_daemon_callers_end_by_signal_and_abort(tmp_path: Path) -> None:
 
 
 def test_request_timeout_aborts_a_hung_mount(tmp_path: Path) -> None:
-    """VUFUSE_REQUEST_TIMEOUT=1 in the daemon's environment: the kernel's semantics make it
-    15 s (the least), checked every 15 s; then the connection is aborted."""
+    """VUFUSE_REQUEST_TIMEOUT=1 in the daemons' environment: the kernel's semantics make it
+    15 s (the least), checked every 15 s; then the connection is aborted.  Meanwhile a
+    second daemon never answers INIT: its caller gets ENOTCONN once 15 s have passed."""
     run = run_session("""
         export VUFUSE_REQUEST_TIMEOUT=1
+        mkdir noinit; "$PY" "$HERE/../product/noinit_daemon.py" "$PWD/noinit" 2>/dev/null &
         mount_hostile "$PWD/m"
+        "$PY" "$HERE/probe.py" "$PWD/noinit" stat:x > noinit.out & waiter=$!
         "$PY" "$HERE/probe.py" "$PWD/m" stat:good stat:hang1 stat:good
+        wait $waiter
+        cat noinit.out
     """, tmp_path, timeout=90)
     lines = run.output.splitlines()
     assert run.status == 0, run.output
-    assert lines[-3:] == ["stat:good ok -rw-r--r--", "stat:hang1 ECONNABORTED",
-                          "stat:good ENOTCONN"], run.output  # fmt: skip
+    assert lines[-4:] == ["stat:good ok -rw-r--r--", "stat:hang1 ECONNABORTED",
+                          "stat:good ENOTCONN", "stat:x ENOTCONN"], run.output  # fmt: skip
 
 
 def test_daemon_exiting_during_init(tmp_path: Path) -> None:
