@@ -309,12 +309,16 @@ class Session:
     async def handle(self, notification: Any) -> None:
         """Handle one notification and answer it (exactly once)."""
         call = Call(notification, self)
+        debug = log.isEnabledFor(logging.DEBUG)
+        # The arguments are read at entry, as strace does: a handler that answers by itself
+        # (ADDFD) lets the caller run on, and its memory may be gone by the time we log.
+        arguments = self._describe_args(notification) if debug else ""
         reply = await self.dispatcher.handle(call)
         if call.touched_virtual:
             self.answers.after_call(notification.nr, notification.args)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("[%d] %s(%s) = %s", notification.pid, call.name,
-                      self._describe_args(notification), _describe(reply))
+        if debug:
+            log.debug("[%d] %s(%s) = %s", notification.pid, call.name, arguments,
+                      _describe(reply))
         try:
             if reply is CONTINUE:
                 self.tracer.respond(notification.id, continue_=True)
