@@ -4,8 +4,8 @@ Every test runs a bash script inside one `vufuse run` session, as whoever runs t
 ordinary user vufuse-test under ``make test``: no /dev/fuse for it), and checks what the daemon
 left behind against the same operations on a real directory, or against what a second mount of
 the same storage shows.  ``snapshot`` (trees.py) lists names, modes, sizes, link targets and an
-md5 of every regular file.  Writes into the mount go through programs that open files
-themselves (python3, cp, tar): a shell ``>`` onto a low fd is a separate hole (DESIGN §4).
+md5 of every regular file.  Writes into the mount go mostly through programs that open files
+themselves (python3, cp, tar); a shell ``>`` onto a low fd takes the stand-in road (D7).
 """
 
 from __future__ import annotations
@@ -346,8 +346,8 @@ with open("big", "wb") as f:
         f.write(bytes([i]) * 50000)
 os.truncate("big", 1234567)
 PY
-    mv created renamed && chmod 600 renamed && chmod 751 big && mkdir -p d/e \
-        && cp renamed d/e/copy && ln -s renamed sym && mv d moved \
+    mv created renamed && printf 'four\n' >>renamed && chmod 600 renamed && chmod 751 big \
+        && mkdir -p d/e && cp renamed d/e/copy && ln -s renamed sym && mv d moved \
         && tar -C moved -xf ../tree.tar && rm -r moved/tree/sub && rmdir moved/tree/emptydir \
         || exit 1
     stat -c '%A %s %n' renamed big sym moved/e/copy
@@ -358,10 +358,11 @@ PY
 
 
 def test_sshfs_file_operations(sessions: Sessions, sshd: Path) -> None:
-    """sshfs to our sshd on 127.0.0.1: create, append, rename, chmod, mkdir, symlink, tar xf,
-    rm -r through the mount print and leave what they do on a real directory, and the remote
-    directory ends the same.  The tar holds no symlink: SFTP's SETSTAT follows links, so tar
-    can't set a link's times through sshfs (ENOENT for a dangling one, on the kernel too)."""
+    """sshfs to our sshd on 127.0.0.1: create, append (also by a shell `>>`), rename, chmod,
+    mkdir, symlink, tar xf, rm -r through the mount print and leave what they do on a real
+    directory, and the remote directory ends the same.  The tar holds no symlink: SFTP's
+    SETSTAT follows links, so tar can't set a link's times through sshfs (ENOENT for a
+    dangling one, on the kernel too)."""
     _tree_tar(sessions.root, symlinks=False, hard_link=False)
     run = sessions.run(SNAPSHOT + FILES + WAIT_MOUNT + f"""\
 mkdir -p ref remote mnt
@@ -383,9 +384,41 @@ cat mnt.out
     lines = run.lines()
     assert run.status == 0, run.output
     for line in ("ref rc=0", "mnt rc=0", "same output", "same tree", "remote: same tree",
-                 "append at 14", "-rw------- 14 renamed", "-rwxr-x--x 1234567 big",
+                 "append at 14", "-rw------- 19 renamed", "-rwxr-x--x 1234567 big",
                  "unmount rc=0", "daemon rc=0"):
         assert line in lines, run.output
+
+
+def test_sshfs_git(sessions: Sessions, sshd: Path) -> None:
+    """`git init && git add && git commit` inside an sshfs mount; git fsck is clean and the
+    remote directory holds the same repository."""
+    run = sessions.run(WAIT_MOUNT + f"""\
+mkdir -p remote mnt
+sshfs -f -F {sshd} "vufuse-sshd:$PWD/remote" "$PWD/mnt" 2>daemon.err &
+daemon=$!
+wait_mount "$PWD/mnt" || {{ cat daemon.err; exit 1; }}
+export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.org GIT_COMMITTER_NAME=t \\
+    GIT_COMMITTER_EMAIL=t@example.org GIT_CONFIG_NOSYSTEM=1 HOME=$PWD
+(
+    cd mnt || exit 1
+    mkdir project && cd project && git init -q && cp -r {REPO / "docs"} docs \\
+        && python3 -c 'open("README","w").write("hello\\n")' && git add . \\
+        && git commit -q -m first && echo "commit rc=$?" \\
+        && python3 -c 'open("README","a").write("again\\n")' && git commit -q -a -m second \\
+        && git log --format=%s && test -z "$(git status --porcelain)" \\
+        && git fsck --no-progress && echo "git ok"
+)
+echo "== remote"
+git -C remote/project log --format=%s && git -C remote/project fsck --no-progress \\
+    && git -C remote/project diff --quiet HEAD && echo "remote ok"
+fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
+wait $daemon; echo "daemon rc=$?"
+""", timeout=SESSION_TIMEOUT)
+    lines = run.lines()
+    assert run.status == 0, run.output
+    for line in ("commit rc=0", "git ok", "remote ok", "unmount rc=0", "daemon rc=0"):
+        assert line in lines, run.output
+    assert lines[lines.index("== remote") + 1:][:2] == ["second", "first"], run.output
 
 
 #: `write_through DIR`: files written through a mount by tar, cp and python3.
@@ -405,13 +438,14 @@ PY
 
 def test_gocryptfs_two_mounts(sessions: Sessions) -> None:
     """gocryptfs -init, then a mount (go-fuse execs fusermount3): a tree written through it
-    (tar, cp, python3), unmounted, shows the same through a second mount, as on a real
+    (tar, cp, python3) and edited (appends, a write into the middle of an encrypted block, a
+    truncate, renames), unmounted, shows the same through a second mount, as on a real
     directory; the cipher directory holds none of the plain names."""
     _need("gocryptfs")
     _tree_tar(sessions.root)
-    run = sessions.run(SNAPSHOT + WRITE_THROUGH + WAIT_MOUNT + """\
+    run = sessions.run(SNAPSHOT + WRITE_THROUGH + EDIT + WAIT_MOUNT + """\
 mkdir -p ref cipher mnt
-write_through "$PWD/ref" && snapshot ref >ref.snap 2>&1 || exit 1
+write_through "$PWD/ref" && edit "$PWD/ref" && snapshot ref >ref.snap 2>&1 || exit 1
 gocryptfs -init -q -scryptn 10 -extpass "echo secret words" cipher; echo "init rc=$?"
 mount_it() {
     gocryptfs -fg -q -extpass "echo secret words" cipher "$PWD/mnt" 2>>daemon.err &
@@ -424,6 +458,7 @@ unmount_it() {
 }
 mount_it
 write_through "$PWD/mnt"; echo "write rc=$?"
+edit "$PWD/mnt"; echo "edit rc=$?"
 snapshot mnt >first.snap 2>&1
 diff ref.snap first.snap && echo "first mount: same as the real directory"
 unmount_it
@@ -435,7 +470,7 @@ unmount_it
 """, timeout=SESSION_TIMEOUT)
     lines = run.lines()
     assert run.status == 0, run.output
-    for line in ("init rc=0", "write rc=0", "first mount: same as the real directory",
+    for line in ("init rc=0", "write rc=0", "edit rc=0", "first mount: same as the real directory",
                  "second mount: same as the real directory"):
         assert line in lines, run.output
     assert lines[lines.index("daemon rc=0") + 1] == "0", run.output  # no plain name in cipher
@@ -494,3 +529,49 @@ grep -c . ref.list
         assert line in lines, run.output
     assert lines.count("unmount rc=0") == 2 and lines.count("daemon rc=0") == 2, run.output
     assert int(lines[-1]) > 100, run.output
+
+
+def test_mv_between_two_daemons_and_the_real_filesystem(sessions: Sessions) -> None:
+    """rename(2) between a bindfs mount, a fuse2fs mount and the real filesystem is EXDEV,
+    so `mv` copies and removes; link(2) across them fails EXDEV; every byte arrives."""
+    _need("bindfs", "fuse2fs", "mkfs.ext4")
+    _tree_tar(sessions.root)
+    run = sessions.run(SNAPSHOT + WAIT_MOUNT + """\
+mkfs.ext4 -q -F -E root_owner=$(id -u):$(id -g) image.ext4 32M || exit 1
+mkdir -p backing src ext real && tar -C real -xf tree.tar && snapshot real/tree >before.snap 2>&1
+bindfs -f "$PWD/backing" "$PWD/src" 2>>daemon.err &
+bind=$!
+fuse2fs -f image.ext4 "$PWD/ext" 2>>daemon.err &
+ext=$!
+wait_mount "$PWD/src" && wait_mount "$PWD/ext" || { cat daemon.err; exit 1; }
+mv real/tree src/ && mv src/tree ext/ && mv ext/tree real/ && echo "mv round trip ok"
+test -e src/tree || test -e ext/tree || echo "sources removed"
+snapshot real/tree >after.snap 2>&1
+diff before.snap after.snap && echo "same tree"
+python3 - <<'PY'
+import errno, os
+os.makedirs("src/d")
+with open("src/d/f", "w") as f:
+    f.write("x")
+for source, target in (("src/d/f", "ext/f"), ("src/d/f", "real/f"), ("real/tree/README.txt",
+                                                                   "src/r")):
+    for call in (os.rename, os.link):
+        try:
+            call(source, target)
+        except OSError as exc:
+            print(call.__name__, source, target, errno.errorcode[exc.errno])
+PY
+fusermount3 -u "$PWD/src"; echo "unmount rc=$?"
+wait $bind; echo "daemon rc=$?"
+fusermount3 -u "$PWD/ext"; echo "unmount rc=$?"
+wait $ext; echo "daemon rc=$?"
+""", timeout=SESSION_TIMEOUT)
+    lines = run.lines()
+    assert run.status == 0, run.output
+    for line in ("mv round trip ok", "sources removed", "same tree",
+                 "rename src/d/f ext/f EXDEV", "link src/d/f ext/f EXDEV",
+                 "rename src/d/f real/f EXDEV", "link src/d/f real/f EXDEV",
+                 "rename real/tree/README.txt src/r EXDEV",
+                 "link real/tree/README.txt src/r EXDEV"):
+        assert line in lines, run.output
+    assert lines.count("unmount rc=0") == 2 and lines.count("daemon rc=0") == 2, run.output
