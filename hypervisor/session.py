@@ -16,6 +16,7 @@ import resource
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -275,6 +276,8 @@ class Session:
                 waiters.cancel_scope.cancel()
 
             async def signals() -> None:
+                if threading.current_thread() is not threading.main_thread():
+                    return  # signals reach only the main thread: the embedder's business
                 with trio.open_signal_receiver(*_ENDING_SIGNALS) as received:
                     async for signum in received:
                         log.debug("vufuse got signal %d: ending the session", signum)
