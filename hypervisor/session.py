@@ -128,6 +128,7 @@ class Session:
         self.low_fds = LowFdStandIns()
         self.fd_drops = DeathWatch()
         self.signal_watch = SignalWatch()
+        self.signal_watch.give_up = self._answer_interrupted
         self.fifos = FifoDirectory(self.runtime_dir + b"/fifo")
         self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
@@ -346,6 +347,14 @@ class Session:
         except OSError as error:
             if error.errno != errno.ENOENT:  # ENOENT: the caller is gone or was interrupted
                 log.debug("respond failed", exc_info=True)
+
+    def _answer_interrupted(self, notification_id: int) -> None:
+        """EINTR now for a call whose provider has not answered its interrupt (signals.py)."""
+        try:
+            self.tracer.respond(notification_id, error=errno.EINTR)
+        except OSError as failure:
+            if failure.errno != errno.ENOENT:
+                log.debug("answering an interrupted call failed", exc_info=True)
 
     def _describe_args(self, notification: Any) -> str:
         return _describe_args(self.tracer, notification)

@@ -94,6 +94,32 @@ def test_hung_daemon_callers_end_by_signal_and_abort(tmp_path: Path) -> None:
     assert "abort rc=0" in lines and "stat:good ENOTCONN" in lines and "umount rc=0" in lines
 
 
+def test_caught_signal_ends_a_call_the_hung_daemon_never_answers(tmp_path: Path) -> None:
+    """A caller that catches SIGINT (Python's KeyboardInterrupt) stuck on a hung daemon that
+    ignores INTERRUPT: the kernel would keep it for ever; we answer EINTR once the interrupt
+    went unanswered for signals.GIVE_UP seconds, so Ctrl-C works (docs/decisions.md D21)."""
+    run = run_session("""
+        mount_hostile "$PWD/m"
+        "$PY" -c "import os, signal
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job ignores it
+try:
+    os.stat('$PWD/m/hang-caught')
+except KeyboardInterrupt:
+    print('KeyboardInterrupt')" > caught.out & pid=$!
+        wait_count "LOOKUP 1" m.log 1
+        kill -INT $pid; wait $pid; echo "caught status $?"
+        cat caught.out
+        wait_count "INTERRUPT" m.log 1; echo "interrupt sent"
+        "$PY" "$HERE/probe.py" "$PWD/m" stat:good
+        "$VUFUSE" umount "$PWD/m"; echo "umount rc=$?"
+    """, tmp_path)
+    lines = run.output.splitlines()
+    assert run.status == 0, run.output
+    assert "caught status 0" in lines and "KeyboardInterrupt" in lines, run.output
+    assert "interrupt sent" in lines, run.output
+    assert "stat:good ok -rw-r--r--" in lines and "umount rc=0" in lines, run.output
+
+
 def test_request_timeout_aborts_a_hung_mount(tmp_path: Path) -> None:
     """VUFUSE_REQUEST_TIMEOUT=1 in the daemons' environment: the kernel's semantics make it
     15 s (the least), checked every 15 s; then the connection is aborted.  Meanwhile a
