@@ -9,6 +9,8 @@ setup(
             sources=[
                 "csrc/tracer_module.c",
                 "csrc/tracer_calls.c",
+                "csrc/tracer_answers.c",
+                "csrc/answers.c",
                 "csrc/bpf_filter.c",
                 "csrc/config.c",
                 "csrc/fastpath.c",

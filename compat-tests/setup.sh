@@ -16,7 +16,7 @@ packages=(
     squashfuse squashfs-tools                        # squashfuse + mksquashfs
     fuse2fs e2fsprogs                                # fuse2fs + mkfs.ext4
     fuse-zip zip archivemount bindfs unionfs-fuse fuse-overlayfs
-    sshfs openssh-server openssh-client              # sshfs against a loopback sshd of our own
+    sshfs openssh-server openssh-sftp-server openssh-client  # sshfs to a loopback sshd of our own
     gocryptfs rclone
     git sqlite3 tar diffutils findutils coreutils util-linux procps python3 python3-venv
 )

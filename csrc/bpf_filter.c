@@ -68,6 +68,8 @@ static size_t build_block(const struct spec_entry *entry, int fd_base,
     switch (entry->action) {
     case ACTION_TRAP:
     case ACTION_TRAP_CWD:
+    case ACTION_TRAP_VIRTUAL:
+    case ACTION_TRAP_SOCKADDR:
     case ACTION_PYTHON:
         block[n++] = RET(SECCOMP_RET_USER_NOTIF);
         break;

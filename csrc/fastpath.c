@@ -26,8 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "tracer.h"
@@ -434,16 +438,41 @@ static int last_component_is_special(const struct string_list *names, const char
     return 0;
 }
 
+/* 1: fd is one of our virtual files; 0: it is not; FD_NOT_OPEN: no such fd right now. */
+#define FD_NOT_OPEN 2
 static int fd_is_virtual(struct fastpath_config *config, pid_t tid, int fd, uint64_t *inode)
 {
     char link[64], target[128];
     snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)tid, fd);
-    if (read_link(AT_FDCWD, link, target, sizeof(target)) < 0)
+    ssize_t length = read_link(AT_FDCWD, link, target, sizeof(target));
+    if (length == -ENOENT)
+        return FD_NOT_OPEN;
+    if (length < 0)
         return 0;
     uint64_t ino = socket_inode(target);
     if (!ino || !inode_set_contains(&config->virtual_inodes, ino))
         return 0;
     *inode = ino;
+    return 1;
+}
+
+/* The path of a pathname AF_UNIX address (bind/connect's arguments 1 and 2), NUL-terminated
+ * in `path`; 0 when it is not one (another family, abstract, unnamed, unreadable). */
+static int unix_address_path(pid_t tid, uint64_t addr, uint64_t length, char *path,
+                             size_t size)
+{
+    struct sockaddr_un address;
+    const size_t offset = offsetof(struct sockaddr_un, sun_path);
+    if (length <= offset || length > sizeof(address) || size <= sizeof(address.sun_path))
+        return 0;
+    memset(&address, 0, sizeof(address));
+    if (mem_read(tid, addr, &address, (size_t)length) != (ssize_t)length)
+        return 0; /* the kernel gives the caller its own EFAULT */
+    if (address.sun_family != AF_UNIX || address.sun_path[0] == '\0')
+        return 0;
+    size_t n = strnlen(address.sun_path, length - offset);
+    memcpy(path, address.sun_path, n);
+    path[n] = '\0';
     return 1;
 }
 
@@ -461,14 +490,34 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
         pthread_rwlock_unlock(&config->lock);
         return reason;
     }
+    if (entry->action == ACTION_TRAP_VIRTUAL && config->virtual_inodes.live) {
+        pthread_rwlock_unlock(&config->lock);
+        return REASON_ALWAYS; /* exec/exit_group may drop a virtual fd: FLUSH (Python) */
+    }
     for (int i = 0; i < 6 && !reason; i++) {
         if (!(entry->fd_mask & (1 << i)))
             continue;
         int fd = (int)(uint32_t)notif->data.args[i];
-        if (fd >= fd_base && fd_is_virtual(config, tid, fd, &out->inode)) {
+        if (fd < fd_base)
+            continue;
+        int found = fd_is_virtual(config, tid, fd, &out->inode);
+        /* An fd in the range that is not open right now may be a virtual file being
+         * closed and reopened by another thread: letting the kernel run the call could
+         * then hit the socket itself (pread -> ESPIPE).  Python looks again (EBADF, or the
+         * new file).  close() of a closed fd is left to the kernel: closefrom() loops. */
+        if (found == 1 || (found == FD_NOT_OPEN && notif->data.nr != __NR_close)) {
+            if (found == FD_NOT_OPEN)
+                out->inode = 0;
             out->fd = fd;
             reason = REASON_FD;
         }
+    }
+    if (entry->action == ACTION_TRAP_SOCKADDR && !reason && config->prefixes.count) {
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+        if (unix_address_path(tid, notif->data.args[1], notif->data.args[2], path,
+                              sizeof(path)) &&
+            fastpath_path_is_watched(config, tid, AT_FDCWD, 0, path))
+            reason = REASON_PATH;
     }
     for (int p = 0; p < 2 && !reason; p++) {
         int arg = entry->path_arg[p];

@@ -59,8 +59,17 @@ static void handle(struct listener *listener, const struct seccomp_notif *notif)
     memcpy(item.args, notif->data.args, sizeof(item.args));
     item.fd = -1;
     const struct spec_entry *entry = NULL;
-    if (notif->data.nr >= 0 && notif->data.nr <= listener->max_nr)
+    if (notif->data.nr >= 0 && notif->data.nr <= listener->max_nr) {
         entry = listener->by_nr[notif->data.nr];
+        const struct syscall_role *role = &listener->answers->roles[notif->data.nr];
+        if (role->role >= ROLE_SET_UIDS) {
+            answers_watch_ids(listener->answers, notif, role);
+        } else if (role->role &&
+                   answers_serve(listener->answers, listener->listener_fd, notif, role->role)) {
+            count(listener, STAT_ANSWERED);
+            return;
+        }
+    }
     int reason = entry ? fastpath_decide(listener->config, entry, notif, listener->fd_base,
                                          &item)
                        : 0;

@@ -37,6 +37,10 @@ enum {
     ACTION_PYTHON = 4,
     ACTION_DUMPABLE = 5,
     ACTION_TRAP_CWD = 6, /* getcwd: queued only when the caller's cwd is under a prefix */
+    ACTION_TRAP_VIRTUAL = 7, /* queued while any virtual inode lives, else as ACTION_TRAP */
+    /* bind/connect: queued when argument 0 is a virtual fd, or arguments 1/2 are a sockaddr_un
+     * whose (non-abstract) path may lie under a prefix */
+    ACTION_TRAP_SOCKADDR = 8,
 };
 
 /* Why a notification was queued for Python. */
@@ -206,6 +210,71 @@ struct spawn_result {
 int spawn_session(const struct spawn_request *request, const struct sock_fprog *program,
                   struct spawn_result *result);
 
+/* ---- answers.c: stat answers served by the listener, the identity watch ---- */
+/* What a syscall number is, for the answer cache (set once by Python before spawn). */
+enum {
+    ROLE_NONE = 0,
+    ROLE_STAT = 1,       /* stat(path, buf) */
+    ROLE_LSTAT = 2,      /* lstat(path, buf) */
+    ROLE_NEWFSTATAT = 3, /* newfstatat(dirfd, path, buf, flags) */
+    ROLE_STATX = 4,      /* statx(dirfd, path, flags, mask, buf) */
+    ROLE_SET_UIDS = 5,   /* setuid, setreuid, setresuid, setfsuid: `count` uid arguments */
+    ROLE_SET_GIDS = 6,   /* the gid twins */
+    ROLE_SETGROUPS = 7,  /* setgroups(size, list) */
+};
+
+struct syscall_role {
+    int role;
+    int count;
+};
+
+#define ANSWER_STAT_SIZE 144  /* struct stat on x86_64 */
+#define ANSWER_STATX_SIZE 256 /* struct statx */
+
+struct answer_entry {
+    struct answer_entry *next;
+    uint64_t hash;
+    int64_t deadline_ns; /* CLOCK_MONOTONIC */
+    int is_symlink;
+    size_t length;
+    unsigned char stat_bytes[ANSWER_STAT_SIZE];
+    unsigned char statx_bytes[ANSWER_STATX_SIZE];
+    char path[];
+};
+
+struct answer_cache {
+    pthread_mutex_t lock; /* entries, generation, groups */
+    struct answer_entry **buckets;
+    size_t count;        /* read without the lock as a hint */
+    uint64_t generation; /* bumped by every drop */
+    int ids_uniform;     /* atomic: every tracee still has the identity below */
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups; /* sorted, no duplicates */
+    int group_count;
+    struct syscall_role *roles; /* max_nr + 1 slots */
+    int max_nr;
+};
+
+int answers_init(struct answer_cache *cache, int max_nr);
+void answers_destroy(struct answer_cache *cache);
+/* The identity the session's command starts with: the vufuse process's own. */
+void answers_capture_ids(struct answer_cache *cache);
+/* Forget every answer; returns the new generation. */
+uint64_t answers_drop(struct answer_cache *cache);
+uint64_t answers_generation(struct answer_cache *cache);
+/* 0 stored, 1 refused (generation moved on, or identities no longer uniform), -ENOMEM. */
+int answers_store(struct answer_cache *cache, const char *path, size_t length,
+                  const unsigned char *stat_bytes, const unsigned char *statx_bytes,
+                  int is_symlink, int64_t deadline_ns, uint64_t generation);
+/* Answers a stat-family notification from the cache; 1 when it was answered (or its
+ * caller is gone), 0 to go on with the fast path. */
+int answers_serve(struct answer_cache *cache, int listener_fd, const struct seccomp_notif *notif,
+                  int role);
+/* A set*id/setgroups call: turns serving off for good unless it can't change any id. */
+void answers_watch_ids(struct answer_cache *cache, const struct seccomp_notif *notif,
+                       const struct syscall_role *role);
+
 /* ---- listener.c: the listener thread and the slow-path queue ---- */
 enum {
     STAT_NOTIFICATIONS,
@@ -217,6 +286,7 @@ enum {
     STAT_QUEUED_SPECIAL,
     STAT_QUEUED_PATH,
     STAT_QUEUED_CWD,
+    STAT_ANSWERED, /* served from the answer cache */
     STAT_COUNT
 };
 
@@ -225,6 +295,7 @@ struct listener {
     int max_nr;
     int fd_base;
     struct fastpath_config *config;
+    struct answer_cache *answers;
     int listener_fd;
     int stop_fd;  /* eventfd: written to stop the thread */
     int event_fd; /* eventfd: readable while the queue is non-empty */

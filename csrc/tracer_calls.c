@@ -524,7 +524,7 @@ PyDoc_STRVAR(Tracer_stats_doc,
 "stats() -> dict[str, int]\n\n"
 "Counters of the listener thread: 'notifications', 'fast_continue', 'queued', 'dropped'\n"
 "(tracee gone before the CONTINUE), 'queued_always', 'queued_fd', 'queued_special',\n"
-"'queued_path', 'queued_cwd'.");
+"'queued_path', 'queued_cwd', 'answered' (served from the answer cache).");
 
 static PyObject *Tracer_stats(TracerObject *self, PyObject *unused)
 {
@@ -535,7 +535,7 @@ static PyObject *Tracer_stats(TracerObject *self, PyObject *unused)
         [STAT_QUEUED] = "queued",                 [STAT_DROPPED] = "dropped",
         [STAT_QUEUED_ALWAYS] = "queued_always",   [STAT_QUEUED_FD] = "queued_fd",
         [STAT_QUEUED_SPECIAL] = "queued_special", [STAT_QUEUED_PATH] = "queued_path",
-        [STAT_QUEUED_CWD] = "queued_cwd",
+        [STAT_QUEUED_CWD] = "queued_cwd",         [STAT_ANSWERED] = "answered",
     };
     PyObject *dict = PyDict_New();
     for (int i = 0; dict && i < STAT_COUNT; i++) {

@@ -173,7 +173,7 @@ static int parse_spec_entry(PyObject *item, struct spec_entry *entry, int max_nr
         PyErr_Format(PyExc_ValueError, "syscall %d outside [0, max_nr=%d]", entry->nr, max_nr);
         return -1;
     }
-    if (entry->action < ACTION_TRAP || entry->action > ACTION_TRAP_CWD) {
+    if (entry->action < ACTION_TRAP || entry->action > ACTION_TRAP_SOCKADDR) {
         PyErr_Format(PyExc_ValueError, "syscall %d: bad action %d", entry->nr, entry->action);
         return -1;
     }
@@ -246,6 +246,12 @@ static int Tracer_init(TracerObject *self, PyObject *args, PyObject *kwargs)
     int error = config_init(&self->config);
     if (error)
         return raise_errno(-error), -1;
+    error = answers_init(&self->answers, max_nr);
+    if (error) {
+        config_destroy(&self->config);
+        return raise_errno(-error), -1;
+    }
+    self->listener.answers = &self->answers;
     pthread_mutex_init(&self->listener.queue_lock, NULL);
     self->listener.config = &self->config;
     self->listener.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -306,6 +312,7 @@ static void Tracer_dealloc(TracerObject *self)
         free(self->listener.queue);
         pthread_mutex_destroy(&self->listener.queue_lock);
         config_destroy(&self->config);
+        answers_destroy(&self->answers);
     }
     free(self->program);
     free(self->spec);
@@ -450,6 +457,7 @@ static PyObject *Tracer_spawn(TracerObject *self, PyObject *args, PyObject *kwar
     struct spawn_result spawned;
     int error;
     Py_BEGIN_ALLOW_THREADS
+    answers_capture_ids(&self->answers); /* the identity the command inherits */
     error = spawn_session(&request, &program, &spawned);
     Py_END_ALLOW_THREADS
     if (error) {
@@ -605,6 +613,9 @@ PyMODINIT_FUNC PyInit__tracer(void)
     for (PyMethodDef *method = tracer_call_methods; method->ml_name && slot + 1 < METHOD_SLOTS;
          method++)
         Tracer_methods[slot++] = *method;
+    for (PyMethodDef *method = tracer_answer_methods; method->ml_name && slot + 1 < METHOD_SLOTS;
+         method++)
+        Tracer_methods[slot++] = *method;
     Tracer_methods[slot] = (PyMethodDef){NULL};
     if (PyType_Ready(&NotificationType) < 0 || PyType_Ready(&TracerType) < 0)
         return NULL;
@@ -618,10 +629,16 @@ PyMODINIT_FUNC PyInit__tracer(void)
         {"ACTION_TRAP", ACTION_TRAP},       {"ACTION_TRAP_FD", ACTION_TRAP_FD},
         {"ACTION_ENOSYS", ACTION_ENOSYS},   {"ACTION_PYTHON", ACTION_PYTHON},
         {"ACTION_DUMPABLE", ACTION_DUMPABLE}, {"ACTION_TRAP_CWD", ACTION_TRAP_CWD},
+        {"ACTION_TRAP_VIRTUAL", ACTION_TRAP_VIRTUAL},
+        {"ACTION_TRAP_SOCKADDR", ACTION_TRAP_SOCKADDR},
         {"REASON_ALWAYS", REASON_ALWAYS},     {"REASON_CWD", REASON_CWD},
         {"REASON_FD", REASON_FD},           {"REASON_SPECIAL", REASON_SPECIAL},
         {"REASON_PATH", REASON_PATH},       {"FD_BASE_DEFAULT", FD_BASE_DEFAULT},
         {"MAX_NR_DEFAULT", MAX_NR_DEFAULT},
+        {"ROLE_STAT", ROLE_STAT},           {"ROLE_LSTAT", ROLE_LSTAT},
+        {"ROLE_NEWFSTATAT", ROLE_NEWFSTATAT}, {"ROLE_STATX", ROLE_STATX},
+        {"ROLE_SET_UIDS", ROLE_SET_UIDS},   {"ROLE_SET_GIDS", ROLE_SET_GIDS},
+        {"ROLE_SETGROUPS", ROLE_SETGROUPS},
     };
     for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++) {
         if (PyModule_AddIntConstant(module, constants[i].name, constants[i].value) < 0)

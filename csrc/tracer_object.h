@@ -19,6 +19,7 @@ typedef struct {
     unsigned short program_length;
     uint64_t handoff_cookie;
     struct fastpath_config config;
+    struct answer_cache answers;
     struct listener listener;
     int spawned;
     pid_t keeper_pid;
@@ -46,5 +47,7 @@ int as_int(PyObject *object);
 PyObject *notification_new(const struct queued_notification *item);
 /* tracer_calls.c: the methods used while serving a session. */
 extern PyMethodDef tracer_call_methods[];
+/* tracer_answers.c: the answer cache and the identity watch. */
+extern PyMethodDef tracer_answer_methods[];
 
 #endif

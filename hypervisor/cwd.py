@@ -23,6 +23,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .paths import VirtualLocation
 from .syscalls import nr
@@ -138,6 +139,33 @@ def run_chdir_in(
     it); the injected chdir traps again and is let through by the session's chdir handler,
     because its path lies under the stand-in root.
     """
+
+    def setup(registers: Any, base: int) -> None:
+        registers.rdi = base
+
+    blob = target + b"\0"
+    return run_syscall_in(tid, nr("chdir"), len(blob), lambda _base: blob, setup, answer,
+                          write_memory)
+
+
+def run_syscall_in(
+    tid: int,
+    number: int,
+    blob_size: int,
+    blob_at: Callable[[int], bytes],
+    setup: Callable[[Any, int], None],
+    answer: Callable[[], None],
+    write_memory: Callable[[int, int, bytes], None],
+    keep_on_success: bool = False,
+) -> int:
+    """Make thread `tid`, stopped in a trapped syscall, run syscall `number` instead.
+
+    `blob_at(base)` (`blob_size` bytes, which may point into itself) is written below the
+    stack's red zone at `base`; `setup(registers, base)` sets the argument registers.
+    Returns the result (0 or -errno); the thread's registers are restored with that result,
+    unless `keep_on_success` and it succeeded (exec: the old registers belong to an image
+    that is gone).
+    """
     _ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD)
     pending_signal = 0
     try:
@@ -153,10 +181,10 @@ def run_chdir_in(
             memory.seek(registers.rip - 2)  # type: ignore[attr-defined]
             if memory.read(2) != _SYSCALL_INSTRUCTION:
                 raise OSError(errno.ENOSYS, "not stopped after a syscall instruction")
-        address = (registers.rsp - _RED_ZONE - len(target) - 1) & ~15  # type: ignore[attr-defined]
-        write_memory(tid, address, target + b"\0")
-        registers.rax = registers.orig_rax = nr("chdir")  # type: ignore[attr-defined]
-        registers.rdi = address  # type: ignore[attr-defined]
+        base = (registers.rsp - _RED_ZONE - blob_size) & ~15  # type: ignore[attr-defined]
+        write_memory(tid, base, blob_at(base))
+        registers.rax = registers.orig_rax = number  # type: ignore[attr-defined]
+        setup(registers, base)
         registers.rip -= 2  # type: ignore[attr-defined]
         _Registers.set(tid, registers)
         result = None
@@ -171,8 +199,9 @@ def run_chdir_in(
             elif status >> 16 == 0:
                 pending_signal = os.WSTOPSIG(status)
         result = ctypes.c_long(result).value
-        saved.rax = result
-        _Registers.set(tid, saved)
+        if not (keep_on_success and result == 0):
+            saved.rax = result
+            _Registers.set(tid, saved)
         return int(result)
     finally:
         try:

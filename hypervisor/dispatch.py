@@ -63,6 +63,9 @@ class Call:
     notification: NotificationLike
     session: Session
     touched_virtual: bool = False
+    lexical_key: bytes | None = None
+    """The caller's path as an absolute name (joined to its real base), set by
+    `handlers.common.resolve`: the key of the C core's answer cache."""
     _credentials: Credentials | None = field(default=None, repr=False)
 
     @property
@@ -105,9 +108,19 @@ class Call:
         return self._credentials
 
     @property
+    def identity(self) -> Credentials:
+        """The caller's ids for permission checks and request headers: the session's own
+        while no tracee may have changed its ids (no /proc read), else :attr:`credentials`.
+        Its umask is not the caller's: use :attr:`credentials` for that."""
+        if self._credentials is not None:
+            return self._credentials
+        shared = self.session.answers.session_identity()
+        return shared if shared is not None else self.credentials
+
+    @property
     def caller(self) -> Caller:
         """The caller as providers see it (FUSE's request header: thread id, fsuid, fsgid)."""
-        creds = self.credentials
+        creds = self.identity
         return Caller(pid=self.tid, uid=creds.fsuid, gid=creds.fsgid, groups=list(creds.groups))
 
     def read_path(self, index: int) -> bytes:

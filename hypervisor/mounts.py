@@ -48,6 +48,9 @@ class Mount:
     owner_uid: int = 0
     on_unmount: Callable[[Mount], Awaitable[None]] | None = None
     detached: bool = False
+    identity: tuple[int, int] | None = None
+    """(st_dev, st_ino) of the directory mounted on, when it could be stat'ed: a walk may
+    jump straight to the mount while its path still leads there (PathResolver)."""
 
     def mount_options(self) -> str:
         """The per-mount options field of mountinfo (show_mnt_opts): ``rw,nosuid,nodev,…``."""
@@ -116,6 +119,11 @@ class MountTable:
         )
         self._next_minor += 1
         self._next_mount_id += 1
+        try:
+            found = os.stat(mount.mountpoint)
+            mount.identity = (found.st_dev, found.st_ino)
+        except OSError:
+            pass
         self._mounts[key] = mount
         self._changed()
         return mount
@@ -139,6 +147,17 @@ class MountTable:
             if mount is not None:
                 return mount, parts[length:]
         return None
+
+    def covering(self, path: bytes) -> Mount | None:
+        """The mount with the longest mountpoint that `path` spells out literally (equal to
+        it, or it followed by "/"), "/" excepted; None when there is none."""
+        found: Mount | None = None
+        for mount in self._mounts.values():
+            point = mount.mountpoint
+            if path.startswith(point) and (len(path) == len(point) or path[len(point)] == 47):
+                if point != b"/" and (found is None or len(point) > len(found.mountpoint)):
+                    found = mount
+        return found
 
     def __iter__(self) -> Iterator[Mount]:
         return iter(list(self._mounts.values()))

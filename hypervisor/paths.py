@@ -82,6 +82,10 @@ class Resolution:
 
     location: Location
     via_virtual: bool
+    valid_until: float = 0.0
+    """Until when (time.monotonic()) every provider answer the walk used stays valid: the
+    least `Attributes.valid_until` met; 0 when the walk followed a symlink, "..", or began
+    in virtual territory (such answers are never reused)."""
 
     @property
     def kernel_can_do_it(self) -> bool:
@@ -107,6 +111,8 @@ def _error(code: int) -> OSError:
 
 
 Translator = Callable[[bytes], Awaitable["Location | None"]]
+SelfIds = tuple[int, int] | Callable[[], tuple[int, int]]
+"""The caller's (tgid, tid), or a function giving them (the tgid costs a /proc look-up)."""
 """Maps a real path or a magic-link target to the virtual object it stands for, if any."""
 
 
@@ -143,15 +149,16 @@ class PathResolver:
         *,
         follow: bool = True,
         caller: Credentials | None = None,
-        self_ids: tuple[int, int] | None = None,
+        self_ids: SelfIds | None = None,
         requester: Caller | None = None,
     ) -> Resolution:
         """Resolve `path` relative to `base` (the cwd or a dirfd's location).
 
         `follow=False` leaves a final symlink unresolved (lstat, readlink, O_NOFOLLOW), unless
         the path ends in "/".  `caller` enables search-permission checks in mounts with
-        default_permissions; `self_ids` = (tgid, tid) makes /proc/self and /proc/thread-self
-        mean the caller; `requester` is passed to the provider with every request.
+        default_permissions; `self_ids` = (tgid, tid), or a function giving them when first
+        needed, makes /proc/self and /proc/thread-self mean the caller; `requester` is passed
+        to the provider with every request.
         Raises :class:`WalkError` with the kernel's errno.
         """
         if len(path) + 1 > PATH_MAX:
@@ -160,9 +167,17 @@ class PathResolver:
             raise WalkError(errno.ENOENT, base.is_virtual)
         via_virtual = base.is_virtual and not path.startswith(b"/")
         current: Location = ROOT if path.startswith(b"/") else base
+        valid_until = 0.0 if current.is_virtual else float("inf")
         try:
+            if path.startswith(b"/"):
+                mount = self.mounts.covering(path)
+                if mount is not None and self._still_mounted_on(mount):
+                    # The real part of the walk would only lead to the mountpoint: go there.
+                    current = await mount_root(mount, requester)
+                    path, via_virtual = path[len(mount.mountpoint):], True
+                    valid_until = current.attrs.valid_until
             return await self._walk(
-                path, current, via_virtual, follow, caller, self_ids, requester
+                path, current, via_virtual, follow, caller, self_ids, requester, valid_until
             )
         except WalkError:
             raise
@@ -176,8 +191,9 @@ class PathResolver:
         via_virtual: bool,
         follow: bool,
         caller: Credentials | None,
-        self_ids: tuple[int, int] | None,
+        self_ids: SelfIds | None,
         requester: Caller | None,
+        valid_until: float,
     ) -> Resolution:
         pending = [part for part in path.split(b"/") if part][::-1]  # a stack, next on top
         must_be_dir = path.endswith(b"/")
@@ -189,13 +205,14 @@ class PathResolver:
                 if name == b".":
                     self._need_directory(current)
                     continue
-                if len(name) > NAME_MAX:
+                if len(name) > _name_max(current):
                     raise _error(errno.ENAMETOOLONG)
                 if caller is not None and isinstance(current, VirtualLocation):
                     if current.mount.options.get("default_permissions") is not None:
                         if current.attrs.is_dir:
                             permission.check(current.attrs, caller, permission.MAY_EXEC)
                 if name == b"..":
+                    valid_until = 0.0
                     current = await self._parent(current, requester)
                     via_virtual = via_virtual or current.is_virtual
                     continue
@@ -212,11 +229,15 @@ class PathResolver:
                 translated = await self.translate(child.path)
                 if translated is not None:
                     child = translated
+                    valid_until = 0.0
             if target is None:
+                if isinstance(child, VirtualLocation):
+                    valid_until = min(valid_until, child.attrs.valid_until)
                 current = child
                 via_virtual = via_virtual or current.is_virtual
                 continue
             links += 1
+            valid_until = 0.0
             if current.is_virtual:
                 via_virtual = True
             if links > MAXSYMLINKS:
@@ -242,7 +263,21 @@ class PathResolver:
                 self._need_directory(current)
             except OSError as error:
                 raise WalkError(error.errno or errno.EIO, via_virtual) from error
-        return Resolution(current, via_virtual)
+        if not current.is_virtual or valid_until == float("inf"):
+            valid_until = 0.0
+        return Resolution(current, via_virtual, valid_until)
+
+    @staticmethod
+    def _still_mounted_on(mount: Mount) -> bool:
+        """Whether the mountpoint's path still leads to the directory mounted on (one stat
+        instead of a walk of every real component above it)."""
+        if mount.identity is None:
+            return False
+        try:
+            found = os.stat(mount.mountpoint)
+        except OSError:
+            return False
+        return (found.st_dev, found.st_ino) == mount.identity
 
     def _need_directory(self, location: Location) -> None:
         if isinstance(location, VirtualLocation):
@@ -273,11 +308,13 @@ class PathResolver:
         current: Location,
         name: bytes,
         follow: bool,
-        self_ids: tuple[int, int] | None,
+        self_ids: SelfIds | None,
         requester: Caller | None,
     ) -> tuple[Location, bytes | None]:
         """Look `name` up in directory `current`: (child, None) or (current, symlink target)."""
         if self_ids is not None and current.path == b"/proc" and not current.is_virtual:
+            if callable(self_ids):
+                self_ids = self_ids()
             if name == b"self":
                 return (current, str(self_ids[0]).encode()) if follow else (
                     RealLocation(b"/proc/self"), None)
@@ -309,3 +346,10 @@ class PathResolver:
         if stat_module.S_ISLNK(mode) and follow:
             return current, os.readlink(child_path)
         return RealLocation(child_path), None
+
+
+def _name_max(location: object) -> int:
+    """The longest name allowed in `location`: its file system's (FUSE allows 1024)."""
+    if isinstance(location, VirtualLocation):
+        return location.mount.provider.name_max
+    return NAME_MAX

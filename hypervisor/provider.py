@@ -18,6 +18,7 @@ import errno
 import os
 import stat as stat_module
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +49,11 @@ class Attributes:
     ctime_ns: int = 0
     btime_ns: int | None = None
     handle: int | None = None
+    valid_until: float = field(default=0.0, compare=False)
+    """`time.monotonic()` until which this answer (the name that led here and these
+    attributes) may be given again without asking the provider -- FUSE's entry and attribute
+    timeouts; 0: never.  Only a provider whose :meth:`Provider.watch_changes` accepted a
+    callback is taken at its word (the hypervisor's answer cache, docs/decisions.md D20)."""
 
     @property
     def node(self) -> int:
@@ -111,9 +117,9 @@ Timestamp = tuple[int, int]
 class SetattrChanges:
     """What to change (None: leave alone), as struct iattr carries it.
 
-    ``size`` from truncate(2) implies mtime = now; from ftruncate(2) (``fh`` given) or
-    ``from_open`` (O_TRUNC) it does not.  ``ctime`` is accepted for completeness but, as in
-    the kernel without writeback cache, never sent.
+    A ``size`` change implies no time change (the file system updates mtime, as for a
+    write); ``from_open`` marks O_TRUNC, whose permission check open(2) made.  ``ctime`` is
+    accepted for completeness but, as in the kernel without writeback cache, never sent.
     """
 
     mode: int | None = None
@@ -252,6 +258,10 @@ class OpenFile:
 class Provider(ABC):
     """A virtual file system mounted somewhere in the session's mount table."""
 
+    #: Longest name a lookup accepts (longer: ENAMETOOLONG before asking).  Each file
+    #: system sets its own, as in the kernel (FUSE: 1024, FUSE_NAME_MAX).
+    name_max: int = 255
+
     @abstractmethod
     async def lookup(
         self, parent: int, name: bytes, *, caller: Caller | None = None
@@ -286,6 +296,13 @@ class Provider(ABC):
     async def listxattr(self, ino: int, *, caller: Caller | None = None) -> list[bytes]:
         """Names of the extended attributes of `ino`."""
         return []
+
+    def watch_changes(self, callback: Callable[[], None]) -> bool:
+        """Call `callback()` whenever an answer given earlier may stop holding before its
+        `valid_until` (an invalidation: a write, a rename, a notification from the daemon...).
+        Returns False when the provider can't tell (the default): then none of its answers is
+        reused."""
+        return False
 
     def hold(self, ino: int) -> None:  # noqa: B027 - an optional hook
         """The hypervisor keeps `ino` across calls (a cwd stand-in, an O_PATH fd): the

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import resource
 import shutil
 import signal
 import tempfile
@@ -20,13 +21,18 @@ from typing import Any
 
 import trio
 
-from . import mountinfo, syscalls
+from . import mountinfo, strace, syscalls
+from .answers import AnswerCache
 from .cwd import StandInDirectories
 from .dispatch import ANSWERED, CONTINUE, Call, Dispatcher
 from .extensions import Extensions
+from .handlers.fdtable import DeathWatch
+from .handlers.mapping import SnapshotCache
+from .lowfd import LowFdStandIns
 from .mounts import Mount, MountTable
 from .paths import Location, PathResolver, VirtualLocation
 from .process import ProcessTable
+from .unixsock import UnixBindings
 from .vfd import VirtualFdTable, socket_inode
 
 log = logging.getLogger("vufuse.hypervisor")
@@ -39,7 +45,8 @@ def default_tracer_factory(spec: list[tuple[int, ...]], fd_base: int, max_nr: in
     from . import _tracer
 
     for name in ("ACTION_TRAP", "ACTION_TRAP_FD", "ACTION_ENOSYS", "ACTION_PYTHON",
-                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD"):
+                 "ACTION_DUMPABLE", "ACTION_TRAP_CWD", "ACTION_TRAP_VIRTUAL",
+                 "ACTION_TRAP_SOCKADDR"):
         if getattr(_tracer, name) != getattr(syscalls, name):
             raise RuntimeError(f"hypervisor._tracer disagrees on {name}")
     return _tracer.Tracer(spec, fd_base=fd_base, max_nr=max_nr)
@@ -103,29 +110,43 @@ class Session:
             remove_stale_runtime_dirs(base)
             runtime_dir = tempfile.mkdtemp(prefix=f"vufuse-{os.getpid()}-", dir=base)
         self.runtime_dir = os.fsencode(os.path.realpath(runtime_dir))
+        #: True once the session ends: unmount hooks then finish their work before returning.
+        self.ending = False
         self.stand_ins = StandInDirectories(self.runtime_dir + b"/cwd")
+        self.unix_bindings = UnixBindings(self.runtime_dir + b"/sock")
         self.resolver = PathResolver(self.mounts, self._translate)
         self.processes = ProcessTable()
         self.dispatcher = Dispatcher()
         self.tracer: Any = tracer_factory(syscalls.build_spec(), syscalls.FD_BASE, syscalls.MAX_NR)
         self.vfds = VirtualFdTable(self.tracer.add_virtual_inode, self.tracer.remove_virtual_inode)
+        self.low_fds = LowFdStandIns()
+        self.fd_drops = DeathWatch()
+        self.snapshots = SnapshotCache()
+        self.vfds.before_release = self.fd_drops.last_close
+        self.answers = AnswerCache(self.tracer)
+        """Stat answers the C core gives itself (docs/decisions.md D20)."""
+        self.answers.suspended = lambda: len(self.low_fds) > 0 or self.low_fds.finishing
+        self.low_fds.on_create = self.answers.drop
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
         """The session's nursery while it runs: extensions start their tasks in it."""
         self.extensions.add_special_file(mountinfo.NAMES, mountinfo.matches, self._open_mount_list)
+        # readlink of /proc/PID/exe must reach Python: an image run from a mount is a memfd
+        # (handlers/execution.py) that reads as its virtual path.  Never an open's answer.
+        self.extensions.add_special_file([b"exe"], lambda _path: False, self._open_mount_list)
+        self.exec_images: dict[bytes, bytes] = {}
+        """`/memfd:vufuse-exec:N (deleted)` → the virtual path of the image it holds."""
         from .handlers import register_all
 
         register_all(self.dispatcher)
 
     # --- the C core's view ------------------------------------------------------------------
     def _push_prefixes(self, prefixes: list[bytes]) -> None:
-        # The stand-in root, and a name that does not exist beneath it: with a prefix that
-        # has no real directory, the C fast path judges relative paths by their base's name
-        # (lexically), so "../../x" from a stand-in cwd is queued even when it resolves
-        # outside.  Workaround until the C core queues every relative path whose base is
-        # watched (docs/hypervisor.md, "Asked of the C core").
-        self.tracer.set_prefixes([*prefixes, self.stand_ins.root, self.stand_ins.root + b"/.base"])
+        # The stand-in root: the C core queues every relative path with a ".." whose base
+        # (a cwd stand-in) lies under it, wherever it lands (docs/tracer-core.md).
+        self.tracer.set_prefixes([*prefixes, self.stand_ins.root])
+        self.answers.mounts_changed(self.mounts)
 
     async def _translate(self, name: bytes) -> Location | None:
         """Stand-in directories and `socket:[INO]` links of virtual fds → virtual objects."""
@@ -190,7 +211,11 @@ class Session:
 
     def display_path(self, real: bytes) -> bytes:
         """What a link the kernel reports should read inside the session: the virtual path
-        for a cwd stand-in or for a virtual fd's socket (/proc/PID/cwd, /proc/PID/fd/N)."""
+        for a cwd stand-in, a virtual fd's socket or an image run from a mount (/proc/PID/cwd,
+        /proc/PID/fd/N, /proc/PID/exe)."""
+        image = self.exec_images.get(real)
+        if image is not None:
+            return image
         location = self.stand_ins.location_of(real)
         if location is None:
             inode = socket_inode(real)
@@ -211,11 +236,18 @@ class Session:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
                 self.vfds.attach(nursery)
+                self.low_fds.attach(nursery)
+                self.fd_drops.nursery = nursery
                 self.tracer.spawn(list(argv), env, cwd)
+                _raise_open_file_limit()  # after the spawn: the session keeps the user's
                 previous = _ignore_terminal_signals()
                 try:
                     nursery.start_soon(self._serve, nursery)
-                    status = await self._wait_for_command()
+                    given = {id(mount) for mount in self.mounts}  # the embedder's: kept
+                    status = await self._wait_for_command_or_signal()
+                    with trio.move_on_after(FINAL_WRITE_BACK_TIMEOUT):
+                        await self.low_fds.finish_all()  # while the daemons still run
+                    await self._unmount_everything(keep=given)
                 finally:
                     _restore_signals(previous)
                 nursery.cancel_scope.cancel()
@@ -223,6 +255,39 @@ class Session:
             with trio.CancelScope(shield=True):
                 await self._teardown()
         return exit_code(status)
+
+    async def _wait_for_command_or_signal(self) -> int:
+        """The command's wait status, or -- when vufuse gets SIGTERM or SIGHUP first -- the
+        status of a command killed by that signal (the session then ends as usual)."""
+        outcome: list[int] = []
+        async with trio.open_nursery() as waiters:
+
+            async def command() -> None:
+                outcome.append(await self._wait_for_command())
+                waiters.cancel_scope.cancel()
+
+            async def signals() -> None:
+                with trio.open_signal_receiver(*_ENDING_SIGNALS) as received:
+                    async for signum in received:
+                        log.debug("vufuse got signal %d: ending the session", signum)
+                        outcome.append(signum)  # a wait status "killed by signum"
+                        waiters.cancel_scope.cancel()
+                        return
+
+            waiters.start_soon(command)
+            waiters.start_soon(signals)
+        return outcome[0]
+
+    async def _unmount_everything(self, keep: set[int]) -> None:
+        """Session end: every mount made in the session is unmounted while the session still
+        serves its processes, so that daemons learn of it as of any unmount (their device
+        reads fail ENODEV) and exit on their own; bounded by UNMOUNT_GRACE, after which the
+        teardown kills all.  Mounts given to the session (ids in `keep`) stay."""
+        self.ending = True
+        with trio.move_on_after(UNMOUNT_GRACE):
+            for mount in list(self.mounts):
+                if id(mount) not in keep:
+                    await self.unmount(mount, lazy=False)
 
     async def _wait_for_command(self) -> int:
         while True:
@@ -242,6 +307,8 @@ class Session:
         """Handle one notification and answer it (exactly once)."""
         call = Call(notification, self)
         reply = await self.dispatcher.handle(call)
+        if call.touched_virtual:
+            self.answers.after_call(notification.nr, notification.args)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%d] %s(%s) = %s", notification.pid, call.name,
                       self._describe_args(notification), _describe(reply))
@@ -271,36 +338,32 @@ class Session:
             self.tracer.close()
         except Exception:
             log.debug("close failed", exc_info=True)
+        self.low_fds.close()
+        self.snapshots.close()
         await self.vfds.release_all()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
 def _describe_args(tracer: Any, notification: Any) -> str:
-    """strace-like arguments: paths as strings, fds and flags as ints, pointers in hex."""
+    """strace-like arguments (hypervisor/strace.py)."""
     rule = syscalls.rule_for(notification.nr)
-    paths = {p for p, _ in rule.paths} if rule else set()
-    fds = set(rule.fd_args) if rule else set()
-    shown = []
-    for index, value in enumerate(notification.args):
-        if index in paths:
-            try:
-                shown.append(repr(tracer.read_string(notification.pid, value, 4097)))
-            except OSError:
-                shown.append(hex(value))
-        elif index in fds:
-            shown.append(str(value - (1 << 32) if value & 0x80000000 else value & 0xFFFFFFFF))
-        else:
-            shown.append(hex(value))
-    return ", ".join(shown)
+    return strace.describe_arguments(
+        syscalls.NAMES.get(notification.nr, ""), notification.args,
+        {p for p, _ in rule.paths} if rule else set(),
+        lambda address: tracer.read_string(notification.pid, address, 4097),
+    )  # fmt: skip
 
 
 def _describe(reply: object) -> str:
-    if isinstance(reply, OSError):
-        return f"-{errno.errorcode.get(reply.errno or 0, reply.errno)}"
-    return str(reply)
+    return strace.describe_result(reply)
 
 
+FINAL_WRITE_BACK_TIMEOUT = 30.0
+"""Seconds the session waits, once its command is gone, for redirections to be written back."""
 _TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGQUIT)
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+UNMOUNT_GRACE = 5.0
+"""Seconds the daemons get, at session end, to see their unmount and exit."""
 
 
 def _ignore_terminal_signals() -> dict[int, Any]:
@@ -317,3 +380,15 @@ def _ignore_terminal_signals() -> dict[int, Any]:
 def _restore_signals(previous: dict[int, Any]) -> None:
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+
+
+def _raise_open_file_limit() -> None:
+    """Our soft RLIMIT_NOFILE up to the hard one: we hold one socket per open virtual file
+    of the whole session, so tracees that raise their own limit (10,000 files open) must not
+    find us at 1024 (EMFILE for them, where the kernel has none)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):
+            log.debug("could not raise RLIMIT_NOFILE to %d", hard)

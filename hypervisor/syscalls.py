@@ -22,6 +22,8 @@ ACTION_ENOSYS = 3
 ACTION_PYTHON = 4
 ACTION_DUMPABLE = 5
 ACTION_TRAP_CWD = 6
+ACTION_TRAP_VIRTUAL = 7
+ACTION_TRAP_SOCKADDR = 8
 
 FD_BASE = 512
 """First number of the reserved virtual fd range R = [FD_BASE, 2**31) (DESIGN §4)."""
@@ -170,7 +172,7 @@ RULES: tuple[Rule, ...] = tuple(
     _path(
         "open stat lstat access truncate chdir mkdir rmdir creat unlink readlink chmod chown"
         " lchown utime mknod uselib statfs chroot setxattr lsetxattr getxattr lgetxattr"
-        " listxattr llistxattr removexattr lremovexattr utimes execve acct swapon swapoff"
+        " listxattr llistxattr removexattr lremovexattr utimes acct swapon swapoff"
     )
     + [
         Rule("rename", ACTION_TRAP, (), ((0, -1), (1, -1))),
@@ -187,7 +189,7 @@ RULES: tuple[Rule, ...] = tuple(
     ]
     + _at(
         "openat mkdirat mknodat fchownat futimesat newfstatat unlinkat readlinkat fchmodat"
-        " faccessat utimensat name_to_handle_at execveat statx openat2 faccessat2 fchmodat2"
+        " faccessat utimensat name_to_handle_at statx openat2 faccessat2 fchmodat2"
         " setxattrat getxattrat listxattrat removexattrat file_getattr file_setattr"
     )
     # File descriptors (fd argument 0 unless said otherwise).
@@ -197,9 +199,12 @@ RULES: tuple[Rule, ...] = tuple(
         " fsetxattr fgetxattr flistxattr fremovexattr fadvise64 sync_file_range vmsplice"
         " fallocate preadv pwritev syncfs preadv2 pwritev2 quotactl_fd open_by_handle_at"
         # Socket calls on a virtual fd: the kernel would say ENOTSOCK for a file.
-        " connect accept sendto recvfrom sendmsg recvmsg shutdown bind listen getsockname"
+        " accept sendto recvfrom sendmsg recvmsg shutdown listen getsockname"
         " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg"
     )
+    # bind/connect of a unix socket to a path on a mount (docs/decisions.md D12): the C core
+    # reads the sockaddr_un (arguments 1, 2) and queues a watched path.
+    + [Rule(n, ACTION_TRAP_SOCKADDR, (0,)) for n in ("bind", "connect")]
     + _fd("mmap", 4)
     + _fd("dup2 dup3 sendfile tee", 0, 1)
     + _fd("splice copy_file_range", 0, 2)
@@ -207,6 +212,11 @@ RULES: tuple[Rule, ...] = tuple(
     # close_range(3, ~0U) is how closefrom() is spelled: its last argument is not in
     # [FD_BASE, 2**31), so the fd test would miss it.  Python sees every call (FLUSH, §4).
     + _action("close_range mount umount2 statmount listmount", ACTION_PYTHON)
+    # A process's fd table goes at exit_group, its O_CLOEXEC fds at exec: FLUSH (§4).  Python
+    # sees them while any virtual fd is open in the session; else exec is judged by its path.
+    + _action("exit_group", ACTION_TRAP_VIRTUAL)
+    + [Rule("execve", ACTION_TRAP_VIRTUAL, (), ((0, -1),)),
+       Rule("execveat", ACTION_TRAP_VIRTUAL, (0,), ((1, 0),))]
     # getcwd reaches Python only when the real cwd is a stand-in (docs/decisions.md D2)
     + _action("getcwd", ACTION_TRAP_CWD)
     # The new mount API and io_uring bypass everything we could virtualize (DESIGN §3).
@@ -216,6 +226,11 @@ RULES: tuple[Rule, ...] = tuple(
         ACTION_ENOSYS,
     )
     + [Rule("prctl", ACTION_DUMPABLE)]
+    # Trapped only for the identity watch of the answer cache (ROLES; the C core CONTINUEs).
+    + _action(
+        "setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups",
+        ACTION_TRAP,
+    )
 )
 """Every syscall that is not plainly allowed, with its action and argument kinds."""
 
@@ -231,3 +246,35 @@ def build_spec(rules: Iterable[Rule] = RULES) -> list[tuple[int, int, int, int, 
 def rule_for(number: int) -> Rule | None:
     """The rule of syscall `number`, or None when it is plainly allowed."""
     return RULES_BY_NR.get(number)
+
+
+# Roles for the C core's answer cache (docs/tracer-core.md, "The answer cache").
+ROLE_STAT = 1
+ROLE_LSTAT = 2
+ROLE_NEWFSTATAT = 3
+ROLE_STATX = 4
+ROLE_SET_UIDS = 5
+ROLE_SET_GIDS = 6
+ROLE_SETGROUPS = 7
+
+ROLES: tuple[tuple[str, int, int], ...] = (
+    ("stat", ROLE_STAT, 0),
+    ("lstat", ROLE_LSTAT, 0),
+    ("newfstatat", ROLE_NEWFSTATAT, 0),
+    ("statx", ROLE_STATX, 0),
+    ("setuid", ROLE_SET_UIDS, 1),
+    ("setreuid", ROLE_SET_UIDS, 2),
+    ("setresuid", ROLE_SET_UIDS, 3),
+    ("setfsuid", ROLE_SET_UIDS, 1),
+    ("setgid", ROLE_SET_GIDS, 1),
+    ("setregid", ROLE_SET_GIDS, 2),
+    ("setresgid", ROLE_SET_GIDS, 3),
+    ("setfsgid", ROLE_SET_GIDS, 1),
+    ("setgroups", ROLE_SETGROUPS, 0),
+)
+"""(name, role, number of id arguments): what `Tracer.set_syscall_roles` takes, by number."""
+
+
+def build_roles() -> list[tuple[int, int, int]]:
+    """The roles list for `Tracer.set_syscall_roles`."""
+    return [(NUMBERS[name], role, count) for name, role, count in ROLES]

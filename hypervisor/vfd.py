@@ -13,8 +13,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import trio
@@ -54,8 +55,45 @@ def socket_inode(link: str | bytes) -> int | None:
     return None
 
 
-def lowest_free_fd(pid: int, start: int = FD_BASE) -> int:
-    """Lowest number ≥ `start` not open in the fd table of thread `pid`."""
+_free_from: dict[int, int] = {}
+"""Per fd table (tgid): every number in [FD_BASE, value) was open when last looked at."""
+_FREE_FROM_LIMIT = 4096
+
+
+def lowest_free_fd(pid: int, start: int = FD_BASE, table: int | None = None) -> int:
+    """Lowest number ≥ `start` not open in the fd table of thread `pid`.
+
+    With `table` (the process's tgid) a hint keeps where the last search ended, so that a
+    process holding 10,000 virtual files does not cost a /proc listing of 10,000 entries per
+    open (quadratic).  The hint is trusted only while the number below it is still open, and
+    :func:`fd_closed` lowers it; a wrong hint could only make a number not the lowest.
+    """
+    hint = _free_from.get(table) if table is not None else None
+    if hint is not None and start <= hint and (hint == FD_BASE or _is_open(pid, hint - 1)):
+        number = hint
+    else:
+        number = _lowest_by_listing(pid, start)
+    while _is_open(pid, number):
+        number += 1
+    if table is not None and (start == FD_BASE or (hint is not None and start <= hint)):
+        if len(_free_from) >= _FREE_FROM_LIMIT:
+            _free_from.clear()
+        _free_from[table] = number + 1
+    return number
+
+
+def fd_closed(table: int, fd: int) -> None:
+    """Number `fd` of process `table` was closed: the next search starts no higher."""
+    hint = _free_from.get(table)
+    if hint is not None and fd < hint:
+        _free_from[table] = max(FD_BASE, fd)
+
+
+def _is_open(pid: int, fd: int) -> bool:
+    return os.path.lexists(f"/proc/{pid}/fd/{fd}")
+
+
+def _lowest_by_listing(pid: int, start: int) -> int:
     try:
         used = {int(name) for name in os.listdir(f"/proc/{pid}/fd")}
     except FileNotFoundError:
@@ -78,6 +116,8 @@ class VirtualFdTable:
         self._add_inode = add_inode
         self._remove_inode = remove_inode
         self._nursery: trio.Nursery | None = None
+        self.before_release: Callable[[OpenFileDescription], Awaitable[None]] | None = None
+        """Awaited once the last copy is gone, before RELEASE (FLUSHes still owed)."""
 
     def attach(self, nursery: trio.Nursery) -> None:
         """Run hang-up watchers in `nursery` (the session's)."""
@@ -131,8 +171,11 @@ class VirtualFdTable:
     async def _watch(self, description: OpenFileDescription) -> None:
         """Wait for the hang-up on our end, then RELEASE."""
         try:
-            while True:
-                await trio.lowlevel.wait_readable(description.our_end)
+            while not description.released:
+                try:
+                    await trio.lowlevel.wait_readable(description.our_end)
+                except (trio.ClosedResourceError, ValueError):
+                    break  # released (and closed) by someone else meanwhile
                 try:
                     data = description.our_end.recv(1, socket.MSG_DONTWAIT)
                 except BlockingIOError:
@@ -157,8 +200,15 @@ class VirtualFdTable:
             self._remove_inode(description.inode)
         except Exception:  # the tracer may be closed at teardown
             log.debug("remove_virtual_inode failed", exc_info=True)
+        if description.our_end.fileno() >= 0:
+            trio.lowlevel.notify_closing(description.our_end)  # wakes our _watch, if waiting
         description.our_end.close()
         if description.handle is not None:
+            if self.before_release is not None:
+                try:
+                    await self.before_release(description)
+                except Exception:
+                    log.exception("before_release failed")
             try:
                 await description.handle.release()
             except Exception:
@@ -168,6 +218,16 @@ class VirtualFdTable:
                 await description.location.mount.provider.unhold(description.location.ino)
             except Exception:
                 log.exception("provider unhold failed")
+
+    async def release_hung_up(self) -> None:
+        """Release now every description whose last tracee copy is already closed, rather than
+        when its watcher task next runs: an unmount right after the last close (a stand-in
+        finished just before, D7) must not find the mount busy, as the kernel would not."""
+        for description in list(self._by_inode.values()):
+            events = select.poll()
+            events.register(description.our_end, select.POLLHUP)
+            if any(mask & select.POLLHUP for _, mask in events.poll(0)):
+                await self.release(description)
 
     async def release_all(self) -> None:
         """Teardown: release every description still open."""

@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up after SECONDS (default 30)",
     )
     mount.add_argument(
+        "--json", action="store_true",
+        help="once live, print the mount as `vufuse mounts --json` shows it",
+    )  # fmt: skip
+    mount.add_argument(
         "argv", nargs=argparse.REMAINDER, metavar="FSPROG ARGS", help="the daemon and its arguments"
     )
 

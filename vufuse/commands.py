@@ -47,7 +47,7 @@ def dispatch(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
                 return _fail("mount: missing FSPROG", USAGE_ERROR)
             if not options.timeout > 0:
                 return _fail("mount: --timeout must be positive", USAGE_ERROR)
-            return mount(argv, options.timeout)
+            return mount(argv, options.timeout, show=options.json)
         if command == "umount":
             with Client() as client:
                 client.request("ping")  # a session, and a live one
@@ -79,8 +79,9 @@ def dispatch(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
 # ---------------------------------------------------------------------- mount / umount
 
 
-def mount(argv: list[str], timeout: float) -> int:
-    """Start the daemon, wait (at most `timeout` s) until its mount answered INIT."""
+def mount(argv: list[str], timeout: float, show: bool = False) -> int:
+    """Start the daemon, wait (at most `timeout` s) until its mount answered INIT; `show`
+    prints the live mount's description (JSON) on stdout."""
     with Client() as client:
         client.request("ping")
         token = secrets.token_hex(8)
@@ -98,7 +99,10 @@ def mount(argv: list[str], timeout: float) -> int:
             except OSError as error:
                 return _fail(f"mount: {argv[0]}: {error.strerror}")
         try:
-            return _wait_until_live(client, daemon, token, log_path, argv[0], timeout)
+            status = _wait_until_live(client, daemon, token, log_path, argv[0], timeout)
+            if status == 0 and show:
+                print(json.dumps(_mount_state(client, token)["mount"]))
+            return status
         except KeyboardInterrupt:
             _give_up(client, daemon, _mount_state(client, token))
             return 130
@@ -135,7 +139,9 @@ def _wait_until_live(
             return _fail(f"mount: {program} failed to initialise its mount "
                          f"({state['state']})")  # fmt: skip
         status = daemon.poll()
-        if status is not None and status != 0 and state["state"] == "none":
+        if status is not None and state["state"] == "none" and _gave_up_mounting(
+            client, token, status
+        ):
             _show_log(log_path)
             return _fail(f"mount: {program} exited with status {status} without "
                          "mounting", status if 0 < status < 128 else FAILED)  # fmt: skip
@@ -144,6 +150,32 @@ def _wait_until_live(
     _give_up(client, daemon, state)
     what = "answer INIT" if state["state"] != "none" else "mount"
     return _fail(f"mount: {program} did not {what} within {timeout:g} s")
+
+
+def _gave_up_mounting(client: Client, token: str, status: int) -> bool:
+    """False while the exited daemon may still mount: it exited 0 and a process it left
+    behind (a daemonized child, a wrapper's daemon) still carries the token, or the mount
+    appeared since the last look.  A failure status, or nothing left, is final."""
+    if status != 0:
+        return True
+    if _token_holders(token):
+        return False
+    return _mount_state(client, token)["state"] == "none"
+
+
+def _token_holders(token: str) -> bool:
+    """Whether a live process of ours has `token` in its environment."""
+    needle = f"{TOKEN_VARIABLE}={token}".encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as file:
+                if needle in file.read().split(b"\0"):
+                    return True
+        except OSError:  # gone, or not ours
+            continue
+    return False
 
 
 def _show_log(path: str) -> None:

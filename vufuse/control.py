@@ -9,7 +9,7 @@ connection stays usable.
 
 The server side also keeps what ``vufuse mounts`` and ``vufuse stats`` show that the mount
 table does not: the mounting process and command, and per-opcode request counts and latencies
-(:class:`RequestStats`, fed by wrapping the connection's ``call``).
+(:class:`RequestStats`, fed by the connection's ``observer`` hook).
 """
 
 from __future__ import annotations
@@ -122,40 +122,20 @@ def _describe_arguments(request: Any) -> str:
 
 
 def instrument(provider: FuseProvider, stats: RequestStats) -> None:
-    """Count every request of `provider`'s connection (wraps its ``call``/``send_background``)."""
-    connection = provider.connection
-    call = connection.call
-    send_background = connection.send_background
+    """Count every request of `provider`'s connection (its ``observer`` hook)."""
 
-    async def counted_call(request: Any, **options: Any) -> Any:
-        started = time.monotonic()
-        outcome = "failed"
-        try:
-            result = await call(request, **options)
-            outcome = "ok"
-            return result
-        except OSError as error:
-            outcome = "-" + errno.errorcode.get(error.errno or 0, str(error.errno))
-            raise
-        finally:
-            name = _opcode_name(request)
-            stats.record(name, time.monotonic() - started, outcome != "ok")
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "   %s nodeid %d %s -> %s",
-                    name,
-                    request[0].nodeid,
-                    _describe_arguments(request),
-                    outcome,
-                )
-
-    async def counted_background(request: Any) -> None:
+    def observe(request: Any, seconds: float | None, error: int) -> None:
         name = _opcode_name(request)
-        stats.background[name] = stats.background.get(name, 0) + 1
-        await send_background(request)
+        if seconds is None:
+            stats.background[name] = stats.background.get(name, 0) + 1
+            return
+        stats.record(name, seconds, error != 0)
+        if log.isEnabledFor(logging.DEBUG):
+            outcome = "-" + errno.errorcode.get(error, str(error)) if error else "ok"
+            log.debug("   %s nodeid %d %s -> %s", name, request[0].nodeid,
+                      _describe_arguments(request), outcome)  # fmt: skip
 
-    connection.call = counted_call  # type: ignore[method-assign]
-    connection.send_background = counted_background  # type: ignore[method-assign]
+    provider.connection.observer = observe
 
 
 # ---------------------------------------------------------------------- the mounts we know
@@ -473,8 +453,8 @@ def session_dir() -> str:
 class Client:
     """One connection to the session's control socket."""
 
-    def __init__(self, timeout: float = 10.0) -> None:
-        path = socket_path(session_dir())
+    def __init__(self, timeout: float = 10.0, runtime_dir: str | None = None) -> None:
+        path = socket_path(runtime_dir or session_dir())
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:

@@ -33,27 +33,19 @@ TOUR = [
 
 def session_script(python: str, mountpoint: str) -> str:
     """The shell script the session runs: mount, the tour, unmount."""
+    mount = f"vufuse mount {shlex.quote(python)} {shlex.quote(str(DEMO_FS))} $MNT"
     lines = [
         "set -e",
         f"MNT={shlex.quote(mountpoint)}",
-        f"{shlex.quote(python)} -m vufuse.pyfuse3.run {shlex.quote(str(DEMO_FS))} \"$MNT\" &",
-        "daemon=$!",
-        # Accesses wait for the daemon's INIT, as on the kernel; this loop only covers the
-        # moment before the daemon has called mount(2).
-        "i=0; until [ -e \"$MNT/README.txt\" ]; do",
-        "  i=$((i+1)); [ $i -lt 100 ] || { echo 'demo: the mount did not appear' >&2; exit 1; }",
-        "  sleep 0.1",
-        "done",
         "echo \"== inside a vufuse session ($VUFUSE_SESSION), $(id -un), no kernel FUSE\"",
+        # `vufuse mount` returns once the daemon has mounted and answered INIT.
+        f"echo; echo {shlex.quote('$ ' + mount)}",
+        mount,
     ]
-    for command in TOUR:
+    for command in [*TOUR, "vufuse mounts", "vufuse umount $MNT"]:
         lines.append(f"echo; echo {shlex.quote('$ ' + command)}")
         lines.append(command)
-    lines += [
-        "echo; echo '$ kill -INT $daemon   # the daemon unmounts and exits'",
-        "kill -INT $daemon; wait $daemon",
-        "ls -A \"$MNT\" | wc -l | sed 's/^/entries left in the mountpoint: /'",
-    ]
+    lines.append("ls -A \"$MNT\" | wc -l | sed 's/^/entries left in the mountpoint: /'")
     return "\n".join(lines) + "\n"
 
 

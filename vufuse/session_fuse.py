@@ -64,7 +64,32 @@ _POLL_WAITS = frozenset(
 SHUTDOWN_TIMEOUT = 5.0
 """How long an unmounted device keeps failing reads with ENODEV before it just hangs up."""
 POLLER_TIMEOUT = 1.0
-"""How long a daemon woken from poll/epoll by the hang-up is followed to its device read."""
+
+REQUEST_TIMEOUT_VARIABLE = "VUFUSE_REQUEST_TIMEOUT"
+"""In the environment of the process that calls mount(2): that mount's request timeout in
+seconds (the kernel's default_request_timeout sysctl, per mount; the daemon's own INIT value
+wins).  Export it in the session to give every mount one."""
+
+
+def request_timeout_of(pid: int) -> int:
+    """:data:`REQUEST_TIMEOUT_VARIABLE` of the mounting process, else of its parent (the
+    daemon, when fusermount3 mounts for it with a scrubbed environment, as go-fuse runs it);
+    0 when neither has it."""
+    for _ in range(2):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as file:
+                environment = file.read()
+            with open(f"/proc/{pid}/stat", "rb") as file:
+                parent = int(file.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
+        prefix = REQUEST_TIMEOUT_VARIABLE.encode() + b"="
+        for entry in environment.split(b"\0"):
+            if entry.startswith(prefix):
+                value = entry[len(prefix) :]
+                return min(int(value), 0xFFFF) if value.isdigit() else 0
+        pid = parent
+    return 0
 
 
 def is_fuse_type(fstype: bytes) -> bool:
@@ -153,7 +178,10 @@ class FuseMounting:
         if nursery is None:
             raise OSError(errno.EIO, "session not running")
         device.connection_socket = trio.socket.from_stdlib_socket(device.ours)
-        provider = await start_fuse(nursery, device.connection_socket, options)
+        provider = await start_fuse(
+            nursery, device.connection_socket, options,
+            default_request_timeout=request_timeout_of(call.tid),
+        )  # fmt: skip
         device.provider = provider
         flags = request.flags & _PER_MOUNT_FLAGS
         mount_options = {}
@@ -178,7 +206,9 @@ class FuseMounting:
             assert device.provider is not None
             await device.provider.unmount()  # DESTROY (fuseblk), abort pending requests
             nursery = self.session.nursery
-            if nursery is not None:
+            if self.session.ending:
+                await self._shut_down(device)  # the session waits until the daemon is told
+            elif nursery is not None:
                 nursery.start_soon(self._shut_down, device)
             else:
                 device.close()

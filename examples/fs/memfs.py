@@ -404,7 +404,7 @@ class MemFs(pyfuse3.Operations):
         node = self._inode(inode)
         if node.is_dir:
             raise FUSEError(errno.EISDIR)
-        if flags & os.O_TRUNC and flags & (os.O_WRONLY | os.O_RDWR):
+        if flags & os.O_TRUNC:  # even O_RDONLY, as Linux does (the kernel checked MAY_WRITE)
             self._resize(node, 0)
             node.touch()
         node.opens += 1

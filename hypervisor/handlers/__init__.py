@@ -7,7 +7,20 @@ from ..dispatch import Dispatcher
 
 def register_all(dispatcher: Dispatcher) -> None:
     """Route every syscall the hypervisor virtualizes to its handler."""
-    from . import descriptors, directories, files, metadata, mounting, write_side, writes
+    from . import (
+        descriptors,
+        directories,
+        execution,
+        fdtable,
+        files,
+        mapping,
+        metadata,
+        mounting,
+        sockets,
+        write_side,
+        writes,
+    )
 
-    for module in (files, descriptors, metadata, directories, write_side, writes, mounting):
+    for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
+                   fdtable, execution, mapping, sockets):
         module.register(dispatcher)

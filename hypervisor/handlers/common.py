@@ -8,7 +8,7 @@ import os
 
 from ..abi import AT_EMPTY_PATH, AT_FDCWD
 from ..dispatch import CONTINUE, Call, Handler, Reply
-from ..paths import ROOT, Location, RealLocation, Resolution, WalkError
+from ..paths import ROOT, Location, RealLocation, Resolution, VirtualLocation, WalkError
 from ..vfd import OpenFileDescription
 
 
@@ -82,14 +82,18 @@ async def resolve(
     follow: bool = True,
     at_flags: int = 0,
     real_too: bool = False,
+    path: bytes | None = None,
 ) -> Resolution:
     """Resolve path argument `path_arg` (relative to dirfd argument `dirfd_arg`).
 
     Raises :class:`LetKernel` when the kernel can do it alone, OSError for an answer.
     An empty path with AT_EMPTY_PATH in `at_flags` names the dirfd itself (so does a NULL
     path since 6.11).  `real_too` returns real results the kernel could reach alone as well.
+    `path` is the path itself when it is not a string argument (a sockaddr_un's).
     """
-    if at_flags & AT_EMPTY_PATH and call.arg(path_arg) == 0 and call.name in _NULL_PATH_OK:
+    if path is not None:
+        pass
+    elif at_flags & AT_EMPTY_PATH and call.arg(path_arg) == 0 and call.name in _NULL_PATH_OK:
         path = b""
     else:
         try:
@@ -99,27 +103,37 @@ async def resolve(
     dirfd = call.int_arg(dirfd_arg) if dirfd_arg is not None else AT_FDCWD
     if path.startswith(b"/"):
         base: Location = ROOT
+        call.lexical_key = path
     else:
         base = await dirfd_location(call, dirfd)
         if not path and at_flags & AT_EMPTY_PATH:
             if not base.is_virtual and not real_too:
                 raise LetKernel
             return Resolution(base, base.is_virtual)
+        if isinstance(base, RealLocation) and path:
+            call.lexical_key = (base.path if base.path != b"/" else b"") + b"/" + path
     checks = any(m.options.get("default_permissions") is not None for m in call.session.mounts)
-    try:
-        result = await call.session.resolver.resolve(
-            path, base, follow=follow, caller=call.credentials if checks else None,
-            self_ids=(call.tgid, call.tid), requester=call.caller,
-        )
-    except WalkError as failure:
-        if not failure.virtual:
-            raise LetKernel from None
+    while True:
+        try:
+            result = await call.session.resolver.resolve(
+                path, base, follow=follow, caller=call.identity if checks else None,
+                self_ids=lambda: (call.tgid, call.tid), requester=call.caller,
+            )
+        except WalkError as failure:
+            if not failure.virtual:
+                raise LetKernel from None
+            call.touched_virtual = True
+            if await call.session.low_fds.settle():
+                continue  # a redirection was written back meanwhile: walk again
+            raise error(failure.errno or errno.EIO) from None
+        if result.kernel_can_do_it and not real_too:
+            raise LetKernel
         call.touched_virtual = True
-        raise error(failure.errno or errno.EIO) from None
-    if result.kernel_can_do_it and not real_too:
-        raise LetKernel
-    call.touched_virtual = True
-    return result
+        if isinstance(result.location, VirtualLocation) and await call.session.low_fds.settle(
+            result.location.mount
+        ):
+            continue  # what the walk saw may predate the write-back (sizes): walk again
+        return result
 
 
 def virtual_fd(call: Call, fd_arg: int) -> OpenFileDescription:

@@ -19,12 +19,16 @@ from ..abi import (
     F_DUPFD_CLOEXEC,
     F_GETFL,
     F_SETFL,
+    O_ACCMODE,
+    O_APPEND,
     O_CLOEXEC,
     O_CREAT,
     O_EXCL,
     O_LARGEFILE,
     O_NOCTTY,
+    O_RDONLY,
     O_TRUNC,
+    O_WRONLY,
     SETFL_MASK,
 )
 from ..dispatch import CONTINUE, Call, Dispatcher, Reply
@@ -34,9 +38,9 @@ from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
 from .files import check_readable, inject_fd, read_at
 
 FIOCLEX, FIONCLEX, FIONREAD = 0x5451, 0x5450, 0x541B
-MAP_ANONYMOUS = 0x20
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
 
 
 # --- fcntl, dup, ioctl, close ------------------------------------------------------------------
@@ -54,9 +58,10 @@ def _pidfd_getfd(call: Call, fd: int) -> int:
 
 
 def _duplicate(call: Call, fd: int, newfd: int, cloexec: bool) -> Reply:
+    description = call.session.vfds.lookup_fd(call.tid, fd)
     copy = _pidfd_getfd(call, fd)
     try:
-        return inject_fd(call, copy, newfd, cloexec)
+        return inject_fd(call, copy, newfd, cloexec, description)
     finally:
         os.close(copy)
 
@@ -80,7 +85,7 @@ async def handle_fcntl(call: Call) -> Reply:
         if start < 0:
             raise error(errno.EINVAL)
         # Below FD_BASE the copy would escape the trap (DESIGN §4): kept virtual instead.
-        newfd = lowest_free_fd(call.tid, max(start, FD_BASE))
+        newfd = lowest_free_fd(call.tid, max(start, FD_BASE), call.tgid)
         return _duplicate(call, call.int_arg(0), newfd, command == F_DUPFD_CLOEXEC)
     return CONTINUE  # F_GETFD/F_SETFD (per-fd, kernel-true), locks, owners...
 
@@ -89,7 +94,7 @@ async def handle_fcntl(call: Call) -> Reply:
 async def handle_dup(call: Call) -> Reply:
     """dup(fd) of a virtual fd: the copy goes to the lowest free number ≥ FD_BASE."""
     virtual_fd(call, 0)
-    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid), False)
+    return _duplicate(call, call.int_arg(0), lowest_free_fd(call.tid, table=call.tgid), False)
 
 
 @kernel_unless_virtual
@@ -98,7 +103,9 @@ async def handle_dup2(call: Call) -> Reply:
     old, new = call.int_arg(0), call.int_arg(1)
     flags = call.int_arg(2) if call.name == "dup3" else 0
     if call.session.vfds.lookup_fd(call.tid, old) is None:
-        raise LetKernel  # only `new` is virtual: the kernel closes it, hang-up does the rest
+        from .fdtable import handle_dup2_over
+
+        return await handle_dup2_over(call)  # only `new` may be virtual: FLUSH it
     call.touched_virtual = True
     if call.name == "dup3" and (old == new or flags & ~O_CLOEXEC):
         raise error(errno.EINVAL)
@@ -113,8 +120,19 @@ async def handle_dup2(call: Call) -> Reply:
             return _stand_in_at(call, description, new, bool(flags & O_CLOEXEC))
         if not stat_module.S_ISREG(description.location.attrs.mode):
             raise LetKernel
+        if description.flags & O_ACCMODE != O_RDONLY:
+            return await _writable_stand_in_at(call, description, new, bool(flags & O_CLOEXEC))
         return await _snapshot_at(call, description, new, bool(flags & O_CLOEXEC))
+    replaced = call.session.vfds.lookup_fd(call.tid, new) if _is_open(call, new) else None
+    if replaced is not None:
+        from .fdtable import flush
+
+        await flush(call, replaced)  # ADDFD's replace_fd closes it: filp_close's FLUSH
     return _duplicate(call, old, new, bool(flags & O_CLOEXEC))
+
+
+def _is_open(call: Call, fd: int) -> bool:
+    return os.path.lexists(f"/proc/{call.tid}/fd/{fd}")
 
 
 def _stand_in_at(
@@ -129,6 +147,9 @@ def _stand_in_at(
         os.close(fd)
 
 
+_SNAPSHOT_PIECE = 8 << 20
+
+
 async def _snapshot_at(
     call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
 ) -> Reply:
@@ -138,14 +159,14 @@ async def _snapshot_at(
     longer shares its offset with the virtual fd (docs/hypervisor.md, known holes).
     """
     provider = description.location.mount.provider
-    size = (await provider.getattr(description.location.ino, caller=call.caller)).size
+    await provider.getattr(description.location.ino, caller=call.caller)  # a fresh i_size
     memfd = os.memfd_create("vufuse-snapshot", os.MFD_CLOEXEC)
     try:
         async with description.lock:
             position = 0
             while True:
-                chunk = await read_at(call, description, position,
-                                       max(size - position, 1 << 20))
+                # Pieces of a few MiB: a whole-file read would build the file twice in memory.
+                chunk = await read_at(call, description, position, _SNAPSHOT_PIECE)
                 if not chunk:
                     break
                 os.write(memfd, chunk)
@@ -154,6 +175,53 @@ async def _snapshot_at(
         return inject_fd(call, memfd, newfd, cloexec)
     finally:
         os.close(memfd)
+
+
+async def _writable_stand_in_at(
+    call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
+) -> Reply:
+    """`cmd > /mnt/f`, `>>`, `<>`: a memfd written back to the file (hypervisor/lowfd.py)."""
+    provider = description.location.mount.provider
+    size = (await provider.getattr(description.location.ino, caller=call.caller)).size
+    holder = _pidfd_getfd(call, call.int_arg(0))
+    contents: bytes | None = None
+    try:
+        async with description.lock:
+            if not (description.flags & O_APPEND and description.flags & O_ACCMODE == O_WRONLY):
+                contents = await _read_whole(call, description, size) if size else b""
+    except BaseException:
+        os.close(holder)
+        raise
+    memfd = await call.session.low_fds.create(
+        description, holder, contents, size, call.caller, call.tgid
+    )
+    try:
+        return inject_fd(call, memfd, newfd, cloexec)
+    finally:
+        os.close(memfd)
+
+
+async def _read_whole(call: Call, description: OpenFileDescription, size: int) -> bytes:
+    """The file's bytes (a write-only description reads through a read-only open of its own:
+    only the chunks a writer changes are written back, so the rest must be known)."""
+    assert description.handle is not None
+    handle, own = description.handle, False
+    if description.flags & O_ACCMODE == O_WRONLY:
+        location = description.location
+        handle = await location.mount.provider.open(location.ino, O_RDONLY, caller=call.caller)
+        own = True
+    data = bytearray()
+    try:
+        while True:
+            chunk = await handle.read(len(data), max(size - len(data), 1 << 20),
+                                      caller=call.caller)
+            if not chunk:
+                return bytes(data)
+            data += chunk
+    finally:
+        if own:
+            await handle.flush(call.tgid, caller=call.caller)
+            await handle.release()
 
 
 @kernel_unless_virtual
@@ -172,25 +240,6 @@ async def handle_ioctl(call: Call) -> Reply:
         call.write_memory(call.arg(2), struct.pack("<i", left))
         return 0
     raise error(errno.ENOTTY)
-
-
-@kernel_unless_virtual
-async def handle_mmap(call: Call) -> Reply:
-    """mmap of a virtual file is not emulated yet (needs a memfd swap): ENODEV."""
-    if call.int_arg(3) & MAP_ANONYMOUS:
-        raise LetKernel
-    virtual_fd(call, 4)
-    raise error(errno.ENODEV)
-
-
-@kernel_unless_virtual
-async def handle_close(call: Call) -> Reply:
-    """close: FLUSH (lock owner: the process), then the kernel drops the fd; the hang-up of
-    the last copy anywhere sends RELEASE."""
-    description = virtual_fd(call, 0)
-    if description.handle is not None:
-        await description.handle.flush(call.tgid, caller=call.caller)
-    return CONTINUE
 
 
 # --- everything else on a read-only virtual fd ------------------------------------------------
@@ -280,8 +329,6 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.register("dup", handle_dup)
     dispatcher.register("dup2 dup3", handle_dup2)
     dispatcher.register("ioctl", handle_ioctl)
-    dispatcher.register("mmap", handle_mmap)
-    dispatcher.register("close", handle_close)
     dispatcher.register("sendfile", handle_sendfile)
     dispatcher.register("splice", handle_splice)
     not_open_for_writing = "write pwrite64 writev pwritev pwritev2 fallocate vmsplice"
@@ -300,7 +347,7 @@ def register(dispatcher: Dispatcher) -> None:
         "quotactl_fd open_by_handle_at", _answer_for(errno.EOPNOTSUPP, True)  # type: ignore[arg-type]
     )
     dispatcher.register(
-        "connect accept sendto recvfrom sendmsg recvmsg shutdown bind listen getsockname"
+        "accept sendto recvfrom sendmsg recvmsg shutdown listen getsockname"
         " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg",
         _answer_for(errno.ENOTSOCK, True),  # type: ignore[arg-type]
     )

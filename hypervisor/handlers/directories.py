@@ -23,7 +23,7 @@ async def move_cwd(call: Call, location: Location) -> Reply:
         if not location.attrs.is_dir:
             raise error(errno.ENOTDIR)
         if location.mount.options.get("default_permissions") is not None:
-            permission.check(location.attrs, call.credentials, permission.MAY_EXEC)
+            permission.check(location.attrs, call.identity, permission.MAY_EXEC)
         target = call.session.stand_ins.stand_in_for(location)
     else:
         target = location.path

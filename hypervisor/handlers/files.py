@@ -51,13 +51,24 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 # --- injecting an fd ----------------------------------------------------------------------
-def inject_fd(call: Call, srcfd: int, newfd: int, cloexec: bool) -> Reply:
-    """ADDFD `srcfd` into the caller at `newfd` (-1: lowest free) and answer with it."""
+def inject_fd(
+    call: Call, srcfd: int, newfd: int, cloexec: bool,
+    holds: OpenFileDescription | None = None,
+) -> Reply:
+    """ADDFD `srcfd` into the caller at `newfd` (-1: lowest free) and answer with it.
+
+    `holds`: the virtual description the new fd refers to, counted as held by the caller's
+    process *before* the answer — once answered, the process may be killed at once, and its
+    FLUSH at death (fdtable.FdDrops) must already know of the fd."""
+    if holds is not None:
+        call.session.fd_drops.held(call.tgid, call.caller, holds)
     try:
         call.session.tracer.addfd(
             call.notification.id, srcfd, newfd=newfd, cloexec=cloexec, send=True
         )
     except OSError as failure:
+        if holds is not None:
+            call.session.fd_drops.dropped(call.tgid, holds)  # no fd was installed
         if failure.errno == errno.ENOENT:
             return ANSWERED  # the caller is gone or was interrupted: nobody to answer
         code = errno.EMFILE if failure.errno == errno.EBADF else failure.errno or errno.EIO
@@ -78,8 +89,8 @@ async def open_virtual(
         location.mount.provider.hold(location.ino)  # an O_PATH fd pins it (unheld at release)
     description, theirs = call.session.vfds.create(location, flags, handle)
     try:
-        newfd = lowest_free_fd(call.tid)
-        reply = inject_fd(call, theirs.fileno(), newfd, bool(flags & O_CLOEXEC))
+        newfd = lowest_free_fd(call.tid, table=call.tgid)
+        reply = inject_fd(call, theirs.fileno(), newfd, bool(flags & O_CLOEXEC), description)
     except BaseException:
         theirs.close()
         await call.session.vfds.release(description)
@@ -113,7 +124,7 @@ def _check_open(location: VirtualLocation, flags: int, call: Call) -> None:
             mask |= permission.MAY_READ
         if access in (O_WRONLY, O_RDWR) or flags & O_TRUNC:
             mask |= permission.MAY_WRITE
-        permission.check(attrs, call.credentials, mask or permission.MAY_READ)
+        permission.check(attrs, call.identity, mask or permission.MAY_READ)
 
 
 async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int) -> Reply:
@@ -249,6 +260,7 @@ async def read_at(
 ) -> bytes:
     """Read through the provider's file handle, clamped like read(2) (MAX_RW_COUNT)."""
     assert description.handle is not None
+    await call.session.low_fds.settle(description.location.mount)
     return await description.handle.read(position, min(size, MAX_RW_COUNT), caller=call.caller)
 
 

@@ -30,11 +30,12 @@ from ..abi import (
 )
 from ..dispatch import CONTINUE, Call, Dispatcher, Reply
 from ..mounts import MS_RDONLY
-from ..paths import Location, RealLocation, VirtualLocation
+from ..paths import Location, RealLocation, Resolution, VirtualLocation
 from .common import LetKernel, error, kernel_unless_virtual, resolve, virtual_fd
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _XATTR_ARGS = struct.Struct("<QII")
+_AT_STATX_FORCE_SYNC = 0x2000
 
 
 async def _fresh(location: VirtualLocation, call: Call) -> VirtualLocation:
@@ -54,12 +55,23 @@ async def _stat_bytes(location: Location, follow: bool, call: Call) -> bytes:
     return pack_stat(fresh.attrs, location.mount.dev)
 
 
+async def _resolved_stat(result: Resolution, follow: bool, call: Call, generation: int) -> bytes:
+    """stat's bytes for a resolved path; a virtual answer is offered to the answer cache."""
+    location = result.location
+    if isinstance(location, RealLocation):
+        return _host_stat(location.path, follow)
+    attrs = (await _fresh(location, call)).attrs
+    call.session.answers.offer(call.lexical_key, result, attrs, generation)
+    return pack_stat(attrs, location.mount.dev)
+
+
 @kernel_unless_virtual
 async def handle_stat(call: Call) -> Reply:
     """stat(path, buf) and lstat(path, buf)."""
+    generation = call.session.answers.generation()  # before anything is looked up
     follow = call.name == "stat"
     result = await resolve(call, 0, follow=follow)
-    call.write_memory(call.arg(1), await _stat_bytes(result.location, follow, call))
+    call.write_memory(call.arg(1), await _resolved_stat(result, follow, call, generation))
     return 0
 
 
@@ -69,9 +81,10 @@ async def handle_newfstatat(call: Call) -> Reply:
     flags = call.int_arg(3)
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH):
         raise LetKernel
+    generation = call.session.answers.generation()
     follow = not flags & AT_SYMLINK_NOFOLLOW
     result = await resolve(call, 1, 0, follow=follow, at_flags=flags)
-    call.write_memory(call.arg(2), await _stat_bytes(result.location, follow, call))
+    call.write_memory(call.arg(2), await _resolved_stat(result, follow, call, generation))
     return 0
 
 
@@ -79,6 +92,7 @@ async def handle_newfstatat(call: Call) -> Reply:
 async def handle_fstat(call: Call) -> Reply:
     """fstat(fd, buf)."""
     description = virtual_fd(call, 0)
+    await call.session.low_fds.settle(description.location.mount)
     attrs = None
     if description.handle is not None:
         attrs = await description.handle.getattr(caller=call.caller)
@@ -105,6 +119,7 @@ async def handle_statx(call: Call) -> Reply:
     valid = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE
     if flags & ~valid or flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE or mask & 0x80000000:
         raise LetKernel
+    generation = call.session.answers.generation()
     follow = not flags & AT_SYMLINK_NOFOLLOW
     result = await resolve(call, 1, 0, follow=follow, at_flags=flags)
     location = result.location
@@ -112,6 +127,8 @@ async def handle_statx(call: Call) -> Reply:
         data = _host_statx(location.path, flags & ~AT_EMPTY_PATH, mask)
     else:
         fresh = await _fresh(location, call)
+        if not flags & _AT_STATX_FORCE_SYNC:
+            call.session.answers.offer(call.lexical_key, result, fresh.attrs, generation)
         data = pack_statx(fresh.attrs, location.mount.dev, location.mount.mount_id,
                           not location.parts)
     call.write_memory(call.arg(4), data)
@@ -171,7 +188,7 @@ async def handle_access(call: Call) -> Reply:
                                                  stat_module.S_IFLNK):
         raise error(errno.EROFS)
     if location.mount.options.get("default_permissions") is not None:
-        permission.check(attrs, call.credentials, mode, real_ids=not flags & AT_EACCESS)
+        permission.check(attrs, call.identity, mode, real_ids=not flags & AT_EACCESS)
     else:
         await location.mount.provider.access(location.ino, mode, caller=call.caller)
     return 0

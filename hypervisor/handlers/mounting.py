@@ -131,6 +131,10 @@ async def handle_umount2(call: Call) -> Reply:
     if flags & MNT_EXPIRE:
         raise error(errno.EAGAIN)  # the kernel's first MNT_EXPIRE only marks the mount
     lazy = bool(flags & MNT_DETACH)
+    # A writer that exited leaves its low-fd stand-in to be written back and released (D7):
+    # on the kernel its file is closed by now, so the mount must not look busy for it.
+    await call.session.low_fds.settle(mount)
+    await call.session.vfds.release_hung_up()
     if not lazy and call.session.mount_is_busy(mount):
         raise error(errno.EBUSY)
     await call.session.unmount(mount, lazy)
@@ -142,4 +146,4 @@ def register(dispatcher: Dispatcher) -> None:
     kernel."""
     dispatcher.register("mount", handle_mount)
     dispatcher.register("umount2", handle_umount2)
-    dispatcher.register("statmount listmount close_range", let_kernel)
+    dispatcher.register("statmount listmount", let_kernel)

@@ -27,8 +27,6 @@ _TIMESPEC = struct.Struct("<qq")
 _UTIMBUF = struct.Struct("<qq")
 
 UNSUPPORTED = {
-    "execve": errno.ENOEXEC,  # exec from a mount needs a memfd swap: not yet
-    "execveat": errno.ENOEXEC,
     "uselib": errno.ENOEXEC,
     "chroot": errno.EPERM,
     "inotify_add_watch": errno.EOPNOTSUPP,
@@ -69,13 +67,17 @@ class Parent:
         return call.session.mounts.at(_join(self.location.path, self.name)) is not None
 
 
-async def parent_of(call: Call, path_arg: int, dirfd_arg: int | None) -> Parent:
+async def parent_of(
+    call: Call, path_arg: int, dirfd_arg: int | None, path: bytes | None = None
+) -> Parent:
     """The directory of path argument `path_arg` (relative to dirfd `dirfd_arg`) and its last
-    component, without looking the last component up."""
-    try:
-        path = call.read_path(path_arg)
-    except OSError:
-        raise LetKernel from None
+    component, without looking the last component up.  `path` is the path itself when it is
+    not a string argument (a sockaddr_un's)."""
+    if path is None:
+        try:
+            path = call.read_path(path_arg)
+        except OSError:
+            raise LetKernel from None
     dirfd = call.int_arg(dirfd_arg) if dirfd_arg is not None else AT_FDCWD
     stripped = path.rstrip(b"/")
     if not path:
@@ -197,6 +199,16 @@ async def handle_symlink(call: Call) -> Reply:
     return 0
 
 
+def _names_readable(call: Call, *indexes: int) -> None:
+    """Both names of a two-path call are fetched first, as getname() does: a bad pointer or
+    an over-long path is EFAULT/ENAMETOOLONG, never taken for "the other file system"."""
+    for index in indexes:
+        try:
+            call.read_path(index)
+        except OSError as failure:
+            raise error(failure.errno or errno.EFAULT) from None
+
+
 @kernel_unless_virtual
 async def handle_link(call: Call) -> Reply:
     """link(old, new), linkat(olddirfd, old, newdirfd, new, flags)."""
@@ -204,6 +216,7 @@ async def handle_link(call: Call) -> Reply:
     flags = call.int_arg(4) if at else 0
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise error(errno.EINVAL)
+    _names_readable(call, *((1, 3) if at else (0, 1)))
     old = await resolve(
         call, 1 if at else 0, 0 if at else None, follow=bool(flags & AT_SYMLINK_FOLLOW),
         at_flags=flags, real_too=True,
@@ -270,12 +283,14 @@ async def handle_rename(call: Call) -> Reply:
     """rename(old, new), renameat(od, old, nd, new), renameat2(..., flags)."""
     at = call.name != "rename"
     flags = call.int_arg(4) if call.name == "renameat2" else 0
+    _names_readable(call, *((1, 3) if at else (0, 1)))
     if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT):
         raise error(errno.EINVAL)
     if flags & RENAME_EXCHANGE and flags & (RENAME_NOREPLACE | RENAME_WHITEOUT):
         raise error(errno.EINVAL)
+    arguments = ((1, 0), (3, 2)) if at else ((0, None), (1, None))
     sides: list[Parent | None] = []
-    for path_arg, dirfd_arg in ((1, 0), (3, 2)) if at else ((0, None), (1, None)):
+    for path_arg, dirfd_arg in arguments:
         try:
             sides.append(await parent_of(call, path_arg, dirfd_arg))
         except LetKernel:

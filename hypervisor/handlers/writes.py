@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import struct
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ from ..abi import (
     SEEK_END,
     SEEK_SET,
 )
-from ..dispatch import CONTINUE, Call, Dispatcher, Reply
+from ..dispatch import ANSWERED, CONTINUE, Call, Dispatcher, Reply
 from ..provider import LocalLocks, OpenFile, SetattrChanges
-from ..vfd import OpenFileDescription
+from ..syscall_result import continue_then_fail
+from ..vfd import OpenFileDescription, fd_closed
 from . import descriptors
 from .common import error, kernel_unless_virtual, virtual_fd
 
@@ -41,6 +43,8 @@ F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
 LOCK_COMMANDS = {F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW}
 OFFSET_MAX = (1 << 63) - 1
 _POLL = 0.02  # seconds between retries of a waiting lock
+
+log = logging.getLogger("vufuse.hypervisor")
 
 
 def _writable(description: OpenFileDescription) -> None:
@@ -372,7 +376,8 @@ LOCKS = LockTable()
 """One table for the process: keys name the provider and the inode."""
 
 
-def _key(description: OpenFileDescription) -> tuple[int, int]:
+def lock_key(description: OpenFileDescription) -> tuple[int, int]:
+    """The lock table's key of a description's file."""
     return id(description.location.mount.provider), description.location.ino
 
 
@@ -429,7 +434,7 @@ async def _lock_fcntl(call: Call, description: OpenFileDescription, command: int
         return 0
     except LocalLocks:
         pass
-    key = _key(description)
+    key = lock_key(description)
     if getting:
         if kind == fcntl.F_UNLCK:
             raise error(errno.EINVAL)
@@ -485,7 +490,7 @@ async def handle_flock(call: Call) -> Reply:
         return 0
     except LocalLocks:
         pass
-    key = _key(description)
+    key = lock_key(description)
     if kind != fcntl.F_UNLCK:
         LOCKS.set_flock(key, description, fcntl.F_UNLCK)  # a conversion is not atomic
         while LOCKS.flock_conflict(key, description, kind == fcntl.F_WRLCK):
@@ -498,14 +503,33 @@ async def handle_flock(call: Call) -> Reply:
 
 @kernel_unless_virtual
 async def handle_close(call: Call) -> Reply:
-    """close(fd): the process's POSIX locks on the file go, then descriptors' close."""
+    """close(fd): FLUSH (lock owner: the process; its POSIX locks on the file go), then the
+    kernel drops the fd; the hang-up of the last copy anywhere sends RELEASE."""
+    from .fdtable import flush
+
+    description = virtual_fd(call, 0)
+    fd_closed(call.tgid, call.int_arg(0))
+    failure = await flush(call, description)
+    if failure:
+        return await _close_failing(call, failure)
+    return CONTINUE
+
+
+async def _close_failing(call: Call, code: int) -> Reply:
+    """The FLUSH failed: close(2) still closes the fd (and the last close sends RELEASE),
+    and returns the daemon's error -- the kernel runs the close, we change its result."""
+    session = call.session
+
+    def answer_continue() -> None:
+        session.tracer.respond(call.notification.id, continue_=True)
+
     try:
-        description = call.session.vfds.lookup_fd(call.tid, call.int_arg(0))
+        await trio.to_thread.run_sync(
+            continue_then_fail, call.tid, call.nr, answer_continue, code
+        )
     except OSError:
-        description = None
-    if description is not None:
-        LOCKS.drop_owner(_key(description), call.tgid)
-    return await descriptors.handle_close(call)
+        log.debug("close of %d: could not hand back the FLUSH error", call.tid, exc_info=True)
+    return ANSWERED
 
 
 def register(dispatcher: Dispatcher) -> None:

@@ -38,11 +38,10 @@ REAL_WORK = {"git-status", "make-j2"}
 """On a real directory (native, vufuse, proot) and on the FUSE mount (kernel-fuse, vufuse-fuse)."""
 FUSE_WORKLOADS = FUSE_TARGETS | REAL_WORK
 KNOWN_FAILURES = {
-    ("fuse-write", "vufuse-fuse"): "dd's output file has 0 bytes",
     ("git-status", "vufuse-fuse"): "unable to map index file",
 }
 """Real bugs the benchmark reports (its own verification, or the command's error) until they are
-fixed: dd's writes through fd 1 are lost, mmap of a file on a vufuse mount is ENODEV. Such a
+fixed: mmap of a file on a vufuse mount is ENODEV. Such a
 measurement may pass or fail with exactly this cause; any other failure fails the test."""
 TOP_LEVEL_KEYS = {
     "schema",

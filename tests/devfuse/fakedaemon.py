@@ -12,6 +12,7 @@ real daemon must, and logs every request.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import stat as stat_module
 from collections import Counter
@@ -244,7 +245,8 @@ class FakeDaemon:
             return
         # By default the write-side flags are left out: tests agree to them explicitly.
         optional = (p.InitFlag.DONT_MASK | p.InitFlag.HANDLE_KILLPRIV_V2
-                    | p.InitFlag.POSIX_LOCKS | p.InitFlag.FLOCK_LOCKS)  # fmt: skip
+                    | p.InitFlag.POSIX_LOCKS | p.InitFlag.FLOCK_LOCKS
+                    | p.InitFlag.ATOMIC_O_TRUNC)  # fmt: skip
         want = self.want if self.want != -1 else p.offered_flags(request.arg) & ~optional
         answer = p.daemon_answer_init(
             request.arg, want, max_pages=self.max_pages, max_write=self.max_write,
@@ -371,6 +373,9 @@ class FakeDaemon:
             fh = self._next_fh
             self._next_fh += 1
             flags = self.opendir_flags if opcode == O.OPENDIR else self.open_flags
+            if opcode == O.OPEN and request.arg.flags & os.O_TRUNC:
+                assert node is not None
+                node.data = b""  # ATOMIC_O_TRUNC: the open truncates
             return p.OpenOut(fh=fh, open_flags=flags)
         if opcode == O.READ:
             assert node is not None

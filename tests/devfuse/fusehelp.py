@@ -49,9 +49,13 @@ async def mounted(
     wait_init: bool = True,
     clock: FakeClock | None = None,
     dentry_limit: int = 32768,
+    request_timeouts: tuple[int, int] = (0, 0),
     **daemon_options: Any,
 ) -> AsyncIterator[tuple[FuseProvider, FakeDaemon]]:
-    """Start a FakeDaemon and a FuseProvider on a fresh socketpair; INIT already done."""
+    """Start a FakeDaemon and a FuseProvider on a fresh socketpair; INIT already done.
+
+    ``request_timeouts``: the mount's default and maximum request timeouts (the sysctls).
+    """
     ours, theirs = socketpair()
     daemon = FakeDaemon(theirs, TREE if tree is None else tree, **daemon_options)
     if setup is not None:
@@ -59,8 +63,9 @@ async def mounted(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(daemon.serve)
         provider = await start_fuse(
-            nursery, ours, options, clock=clock or FakeClock(), dentry_limit=dentry_limit
-        )
+            nursery, ours, options, clock=clock or FakeClock(), dentry_limit=dentry_limit,
+            default_request_timeout=request_timeouts[0], max_request_timeout=request_timeouts[1],
+        )  # fmt: skip
         if wait_init:
             with trio.fail_after(5):
                 await provider.wait_initialized()

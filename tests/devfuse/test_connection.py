@@ -299,3 +299,54 @@ async def test_inval_entry_of_an_unused_entry_forgets_it() -> None:
         await trio.sleep(0.05)
         assert daemon.forgets == [(attrs.ino, 1)]
         assert fs.sb.inodes.find(attrs.ino) is None
+
+
+async def test_observer_sees_each_answered_request_with_its_errno() -> None:
+    """The hook `vufuse mounts`/`stats` count through: one call per request, after its answer."""
+    seen: list[tuple[int, int]] = []
+    async with mounted() as (fs, daemon):
+        fs.connection.observer = lambda request, seconds, error: seen.append(
+            (p.request_opcode(request), error)
+        )
+        await fs.lookup(1, b"hello.txt")
+        assert await _errno_of(fs.lookup(1, b"no-such-name")) == errno.ENOENT
+    assert seen == [(O.LOOKUP, 0), (O.LOOKUP, errno.ENOENT)]
+
+
+async def test_header_len_claiming_more_than_ever_comes_is_eio(
+    autojump_clock: object,
+) -> None:
+    """A reply whose len promises bytes that never come fails after a grace period (a split
+    reply's parts come back to back); the connection carries on."""
+    async with mounted(attr_timeout=0) as (fs, daemon):
+        attrs = await fs.lookup(1, b"hello.txt")
+        daemon.corrupt[O.GETATTR] = lambda message: (
+            (len(message) + 100).to_bytes(4, "little") + message[4:]
+        )
+        assert await _errno_of(fs.getattr(attrs.ino)) == errno.EIO
+        del daemon.corrupt[O.GETATTR]
+        assert (await fs.getattr(attrs.ino)).ino == attrs.ino
+        assert fs.connection.connected
+
+
+async def test_whole_reply_after_a_lying_part_is_taken() -> None:
+    """A lying part followed by another request's whole reply: the liar gets EIO, the other
+    its answer (not swallowed as the liar's continuation)."""
+    async with mounted(attr_timeout=0) as (fs, daemon):
+        attrs = await fs.lookup(1, b"hello.txt")
+        daemon.corrupt[O.GETATTR] = lambda message: (
+            (len(message) + 100).to_bytes(4, "little") + message[4:]
+        )
+        daemon.delays[O.LOOKUP] = 0.05
+        results: dict[str, object] = {}
+
+        async def getattr_() -> None:
+            results["getattr"] = await _errno_of(fs.getattr(attrs.ino))
+
+        async def lookup() -> None:
+            results["lookup"] = (await fs.lookup(1, b"dir")).is_dir
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(getattr_)
+            nursery.start_soon(lookup)
+        assert results == {"getattr": errno.EIO, "lookup": True}

@@ -49,7 +49,6 @@ async def test_offer() -> None:
         for never in (
             F.PASSTHROUGH,
             F.WRITEBACK_CACHE,
-            F.ATOMIC_O_TRUNC,
             F.EXPORT_SUPPORT,
             F.POSIX_ACL,
             F.SUBMOUNTS,

@@ -295,6 +295,35 @@ async def test_rename_type_checks_and_same_inode() -> None:
         assert daemon.count(O.RENAME) == 0
 
 
+async def test_rename_into_own_subtree_never_reaches_the_daemon() -> None:
+    """lock_rename's trap: EINVAL / ENOTEMPTY before any RENAME (high-level libfuse would
+    otherwise wait on its own path locks for ever)."""
+    async with mounted() as (fs, daemon):
+        dir_ = await fs.lookup(1, b"dir")
+        sub = await fs.lookup(dir_.node, b"sub")
+        deeper = await fs.mkdir(sub.node, b"deeper", 0o755, 0)
+        for parent, name, new_parent, errno_ in (
+            (1, b"dir", dir_.node, errno.EINVAL),  # rename("dir", "dir/x")
+            (1, b"dir", deeper.node, errno.EINVAL),  # rename("dir", "dir/sub/deeper/x")
+            (dir_.node, b"sub", sub.node, errno.EINVAL),
+        ):
+            with pytest.raises(OSError) as info:
+                await fs.rename(parent, name, new_parent, b"x")
+            assert info.value.errno == errno_
+        # The target is an ancestor of the source's directory.
+        with pytest.raises(OSError) as info:
+            await fs.rename(sub.node, b"deeper", 1, b"dir")
+        assert info.value.errno == errno.ENOTEMPTY
+        with pytest.raises(OSError) as info:
+            await fs.rename(sub.node, b"deeper", 1, b"dir", 2)  # EXCHANGE
+        assert info.value.errno == errno.EINVAL
+        assert daemon.count(O.RENAME) == daemon.count(O.RENAME2) == 0
+        # Siblings and a move up are fine.
+        await fs.rename(sub.node, b"deeper", 1, b"up")
+        await fs.rename(1, b"up", dir_.node, b"down")
+        assert daemon.count(O.RENAME) == 2
+
+
 async def test_tmpfile() -> None:
     async with mounted() as (fs, daemon):
         attrs, handle = await fs.tmpfile(1, 0o600, os.O_RDWR, 0o022)

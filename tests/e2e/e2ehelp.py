@@ -75,15 +75,16 @@ class Sessions:
 
     root: Path
 
-    def run(self, script: str, timeout: float = RUN_TIMEOUT) -> Run:
-        """Run bash `script` (after :data:`PRELUDE`) in a session; its cwd is `root`."""
+    def run(self, script: str, timeout: float = RUN_TIMEOUT, options: tuple[str, ...] = ()) -> Run:
+        """Run bash `script` (after :data:`PRELUDE`) in a session; its cwd is `root`.
+        `options` go to `vufuse run` (e.g. ``--stats``)."""
         path = self.root / "script.sh"
         prelude = PRELUDE.format(python=sys.executable, libfuse=LIBFUSE,
                                  examples=REPO / "examples" / "fs")
         path.write_text(prelude + script)
         env = dict(os.environ, PYTHONPATH=str(REPO), PATH="/usr/sbin:/usr/bin:/sbin:/bin")
         process = subprocess.Popen(
-            [sys.executable, "-m", "vufuse.cli", "run", "bash", str(path)],
+            [sys.executable, "-m", "vufuse.cli", "run", *options, "bash", str(path)],
             cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

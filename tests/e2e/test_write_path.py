@@ -2,12 +2,17 @@
 
 The same workload runs on the mount and on a real directory inside one session; what it
 printed and the trees it left (``diff -r``) must be the same.  Shell redirection into a mount
-is a known hole (fds below FD_BASE, DESIGN §4): python3 creates and appends.
+is covered by test_redirection.py; here python3 creates and appends.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 from e2ehelp import Sessions, libfuse_example
@@ -76,4 +81,60 @@ def test_write_workload(sessions: Sessions, daemon: str) -> None:
     assert run.status == 0, run.output
     for line in ("ref rc=0", "mnt rc=0", "same output", "same tree", "append at 8",
                  "size 50", "unmount rc=0", "daemon rc=0"):
+        assert line in run.lines(), run.output
+
+
+# --- libfuse's own syscall test ----------------------------------------------------------------
+SYSCALLS = r"""
+mkdir -p {src} {mnt}
+{start} 2>{root}/daemon.err &
+daemon=$!
+wait_mounted {mnt} || {{ cat {root}/daemon.err; exit 1; }}
+"$LIBFUSE/test_syscalls" {work} :{src}; echo "test_syscalls rc=$?"
+fusermount3 -u {mnt}; echo "unmount rc=$?"
+wait $daemon; echo "daemon rc=$?"
+"""
+
+SYSCALL_DAEMONS = {
+    "passthrough_ll": '"$LIBFUSE/passthrough_ll" -f -o source={src} {mnt}',
+    # High-level libfuse mirrors "/": the test runs in the source's image under the mount.
+    "passthrough": '"$LIBFUSE/passthrough" -f {mnt}',
+    "passthroughfs.py": '"$PY" "$EXAMPLES/passthroughfs.py" {src} {mnt}',
+}
+
+NON_ROOT_SUBTESTS = 66
+"""libfuse 3.14's test_syscalls runs 66 subtests for a non-root user, 58 for root."""
+
+_SUBTEST = re.compile(r"^\s*(\d+) \[(.*)\] (.*)$")
+
+
+@pytest.mark.parametrize("daemon", sorted(SYSCALL_DAEMONS))
+def test_libfuse_test_syscalls(sessions: Sessions, daemon: str) -> None:
+    """libfuse 3.14's test/test_syscalls.c on three daemons: every subtest OK, exit 0.
+
+    Short paths: the socket subtest binds at WORK/testsock, which must fit sun_path (108),
+    and under high-level passthrough WORK is the mount followed by the source's path.
+    """
+    libfuse_example("test_syscalls")
+    if daemon != "passthroughfs.py":
+        libfuse_example(daemon)
+    root = Path(tempfile.mkdtemp(prefix="vt.", dir="/tmp"))
+    try:
+        src, mnt = root / "s", root / "m"
+        work = mnt / str(src).lstrip("/") if daemon == "passthrough" else mnt
+        start = SYSCALL_DAEMONS[daemon].format(src=src, mnt=mnt)
+        run = sessions.run(SYSCALLS.format(root=root, src=src, mnt=mnt, work=work, start=start),
+                           timeout=180)  # fmt: skip
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    subtests = {}
+    for line in run.lines():
+        match = _SUBTEST.match(line)
+        if match:
+            subtests.setdefault(int(match[1]), []).append(match[3].strip())
+    failed = {n: verdicts for n, verdicts in subtests.items() if verdicts != ["OK"]}
+    assert not failed, run.output
+    expected = NON_ROOT_SUBTESTS if os.geteuid() else NON_ROOT_SUBTESTS - 8
+    assert sorted(subtests) == list(range(1, expected + 1)), run.output
+    for line in ("test_syscalls rc=0", "unmount rc=0", "daemon rc=0"):
         assert line in run.lines(), run.output

@@ -14,10 +14,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
+import json
 import os
 import random
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 FIXED_TIME = 1_700_000_000
@@ -183,3 +185,24 @@ def snapshot(root: Path) -> dict[str, object]:
         "contents": contents,
         "xattrs": xattrs,
     }
+
+
+def to_json(value: object) -> str:
+    """`value` as JSON; bytes (xattr values) as their repr, so that runs compare."""
+    return json.dumps(value, default=repr)
+
+
+def main(argv: list[str]) -> None:
+    """``fs_workload.py exercise ROOT SOURCE TARBALL`` or ``fs_workload.py snapshot ROOT``:
+    the same, printed as JSON (for a run inside a vufuse session)."""
+    if argv[:1] == ["exercise"] and len(argv) == 4:
+        result: object = exercise(Path(argv[1]), Path(argv[2]), Path(argv[3]))
+    elif argv[:1] == ["snapshot"] and len(argv) == 2:
+        result = snapshot(Path(argv[1]))
+    else:
+        raise SystemExit("usage: fs_workload.py exercise ROOT SOURCE TARBALL | snapshot ROOT")
+    print(to_json(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -122,7 +122,7 @@ os.dup2(fd, 700)
 print("dup2", os.read(700, 100))
 print("lseek", os.lseek(700, 0, os.SEEK_SET), os.read(fd3, 3))
 print("fstat", os.fstat(fd3).st_size)
-print("mmap", errname(lambda: __import__("mmap").mmap(fd, 0, prot=1)))
+print("mmap", __import__("mmap").mmap(fd, 0, prot=1)[:5])
 for f in (fd, fd2, fd3, 700):
     os.close(f)
 print("closed", errname(os.fstat, fd))
@@ -149,7 +149,7 @@ async def test_virtual_specific_answers(world: World) -> None:
         "fd-range": "True", "fd-link": "True 13", "write": "EBADF", "getfl": "0o100000",
         "dup-range": "True",
         "shared-offset": "b'hello' b', wor'", "dupfd": "True 1", "dup2": "b'ld\\n'",
-        "lseek": "0 b'hel'", "fstat": "13", "mmap": "ENODEV", "closed": "EBADF",
+        "lseek": "0 b'hel'", "fstat": "13", "mmap": "b'hello'", "closed": "EBADF",
         "read-dir": "EISDIR", "statvfs-namemax": "255", "f_type": "0x65735546",
         "xattr": "ENODATA ['user.k']",
     }

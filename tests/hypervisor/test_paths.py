@@ -151,3 +151,19 @@ async def test_handle_is_separate_from_st_ino(tmp_path: Path) -> None:
     assert found.attrs.ino == found.ino + 1000
     linked = (await resolver.resolve(os.fsencode(mnt.resolve() / "link"))).location
     assert isinstance(linked, VirtualLocation) and linked.attrs.size == 13
+
+
+async def test_name_limit_is_the_file_systems(world) -> None:
+    """NAME_MAX is each file system's: 255 for the in-memory one, 1024 for FUSE (a 256-byte
+    name reaches the daemon, as on the kernel; only over 1024 is ENAMETOOLONG)."""
+    _, mnt, resolver, provider = world
+    with pytest.raises(OSError) as info:
+        await resolver.resolve(os.fsencode(mnt) + b"/" + b"n" * 256)
+    assert info.value.errno == errno.ENAMETOOLONG
+    provider.name_max = 1024
+    with pytest.raises(OSError) as info:
+        await resolver.resolve(os.fsencode(mnt) + b"/" + b"n" * 1024)
+    assert info.value.errno == errno.ENOENT
+    with pytest.raises(OSError) as info:
+        await resolver.resolve(os.fsencode(mnt) + b"/" + b"n" * 1025)
+    assert info.value.errno == errno.ENAMETOOLONG

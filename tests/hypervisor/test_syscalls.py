@@ -8,6 +8,8 @@ from hypervisor.syscalls import (
     ACTION_TRAP,
     ACTION_TRAP_CWD,
     ACTION_TRAP_FD,
+    ACTION_TRAP_SOCKADDR,
+    ACTION_TRAP_VIRTUAL,
     NUMBERS,
     build_spec,
     rule_for,
@@ -40,9 +42,13 @@ def test_path_syscalls_trap_with_their_path_arguments() -> None:
     assert rule_for(NUMBERS["renameat2"]).spec_tuple() == (316, ACTION_TRAP, 0b101, 1, 0, 3, 2)
     assert rule_for(NUMBERS["symlinkat"]).spec_tuple() == (266, ACTION_TRAP, 0b10, 2, 1, -1, -1)
     assert rule_for(NUMBERS["symlink"]).spec_tuple() == (88, ACTION_TRAP, 0, 1, -1, -1, -1)
-    for name in ("statx", "faccessat2", "fchmodat2", "getxattrat", "file_getattr", "execveat"):
+    for name in ("statx", "faccessat2", "fchmodat2", "getxattrat", "file_getattr"):
         rule = rule_for(NUMBERS[name])
         assert rule is not None and rule.action == ACTION_TRAP and rule.paths == ((1, 0),)
+    # exec flushes O_CLOEXEC virtual fds (FLUSH, DESIGN §4): Python sees every one.
+    assert rule_for(NUMBERS["execve"]).spec_tuple() == (59, ACTION_TRAP_VIRTUAL, 0, 0, -1, -1, -1)
+    assert rule_for(NUMBERS["execveat"]).spec_tuple() == (
+        322, ACTION_TRAP_VIRTUAL, 1, 1, 0, -1, -1)
 
 
 def test_fd_syscalls_trap_on_their_fd_arguments() -> None:
@@ -58,13 +64,16 @@ def test_fd_syscalls_trap_on_their_fd_arguments() -> None:
 def test_special_actions() -> None:
     for name in ("mount", "umount2", "close_range"):
         assert rule_for(NUMBERS[name]).action == ACTION_PYTHON
+    assert rule_for(NUMBERS["exit_group"]).action == ACTION_TRAP_VIRTUAL
     for name in ("fsopen", "fsmount", "open_tree", "open_tree_attr", "move_mount",
                  "mount_setattr", "fspick", "fsconfig", "io_uring_setup", "io_uring_enter"):
         assert rule_for(NUMBERS[name]).action == ACTION_ENOSYS
     assert rule_for(NUMBERS["prctl"]).action == ACTION_DUMPABLE
     assert rule_for(NUMBERS["getcwd"]).action == ACTION_TRAP_CWD
+    for name in ("bind", "connect"):  # a unix path on a mount, or a virtual fd
+        assert rule_for(NUMBERS[name]).spec_tuple()[:3] == (NUMBERS[name], ACTION_TRAP_SOCKADDR, 1)
     # Hot syscalls that never concern a virtual object stay out of the filter.
-    for name in ("getpid", "futex", "clock_gettime", "uretprobe", "rseq", "exit_group"):
+    for name in ("getpid", "futex", "clock_gettime", "uretprobe", "rseq", "exit"):
         assert rule_for(NUMBERS[name]) is None
 
 
@@ -72,7 +81,7 @@ def test_spec_is_well_formed() -> None:
     spec = build_spec()
     assert len({entry[0] for entry in spec}) == len(spec)
     for number, action, fd_mask, p1, d1, p2, d2 in spec:
-        assert 0 <= number <= syscalls.MAX_NR and action in range(1, 7)
+        assert 0 <= number <= syscalls.MAX_NR and action in range(1, 9)
         assert 0 <= fd_mask < 64
         for path, dirfd in ((p1, d1), (p2, d2)):
             assert -1 <= path < 6 and -1 <= dirfd < 6

@@ -386,3 +386,33 @@ def test_socketpair_is_seqpacket() -> None:
     assert ours.type == socket.SOCK_SEQPACKET
     ours.close()
     theirs.close()
+
+
+def test_lowest_free_fd_hint() -> None:
+    """The per-process hint gives the same numbers as a full listing, and heals when stale."""
+    from hypervisor.vfd import FD_BASE, _free_from, fd_closed, lowest_free_fd
+
+    pid, table = os.getpid(), -12345
+    _free_from.pop(table, None)
+    opened = []
+    try:
+        for _ in range(5):
+            number = lowest_free_fd(pid, table=table)
+            assert number == lowest_free_fd(pid)  # the listing agrees
+            os.dup2(0, number)
+            opened.append(number)
+        assert opened == sorted(opened) and opened[0] >= FD_BASE
+        os.close(opened[1])
+        fd_closed(table, opened[1])
+        assert lowest_free_fd(pid, table=table) == opened[1]
+        os.dup2(0, opened[1])
+        os.close(opened[-1])  # closed behind the hint's back: the hint is stale
+        os.close(opened[2])
+        assert lowest_free_fd(pid, table=table) == opened[2]
+    finally:
+        for number in opened:
+            try:
+                os.close(number)
+            except OSError:
+                pass
+        _free_from.pop(table, None)

@@ -36,8 +36,11 @@ def test_malformed_messages_get_error_replies() -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another uid")
+@pytest.mark.root
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another uid (root pass)")
 def test_another_uid_is_refused() -> None:
+    """A session run by root (the root pass of `make test` runs it); another uid is refused
+    even with the modes opened for it."""
     result = in_session(f'"$PY" "{CLIENT}" as-uid 65534')
     assert result.status == 0, result.stderr
     assert "child status: 0" in result.stdout, result.stdout

@@ -146,3 +146,19 @@ def test_abort_tells_the_daemon(mnt: Path) -> None:
     assert "second abort rc=1" in result.stdout
     assert leftover_processes(str(mnt)) == []
     assert "not a FUSE mount of this session" in result.stderr
+
+
+def test_daemon_that_exits_0_without_mounting(mnt: Path) -> None:
+    """`--version`-style success with no mount: a prompt failure, not the whole --timeout."""
+    result = in_session(f"""
+        "$VUFUSE" mount --timeout 600 sh -c 'echo "just printing"' "{mnt}" || echo "rc=$?"
+        "$VUFUSE" mount --timeout 600 sh -c '(sleep 1; exec "$0" "$@") &' "$PY" -m \\
+            vufuse.pyfuse3.run "$HELLO" "{mnt}"; echo "late rc=$?"
+        cat "{mnt}/hello"
+    """)
+    assert result.status == 0, result.stderr
+    assert "rc=1" in result.stdout
+    assert "just printing" in result.stderr
+    assert "exited with status 0 without mounting" in result.stderr
+    # A wrapper that exits 0 and leaves the real daemon behind is still waited for.
+    assert "late rc=0" in result.stdout and HELLO_TEXT in result.stdout

@@ -74,3 +74,11 @@ def test_nothing_left_behind(mnt: Path) -> None:
     assert result.status == 0, result.stderr
     runtime_dir = result.stdout.strip()
     assert runtime_dir and not os.path.exists(runtime_dir)
+
+
+def test_sessions_do_not_nest() -> None:
+    """One seccomp listener per process tree: a `vufuse run` inside a session says so."""
+    result = in_session('"$VUFUSE" run -- true || echo "nested rc=$?"')
+    assert result.status == 0, result.stderr
+    assert "nested rc=1" in result.stdout
+    assert "sessions do not nest" in result.stderr and "Traceback" not in result.stderr

@@ -15,7 +15,10 @@ Failure model, as in the kernel:
   ECONNREFUSED (the kernel's ``conn_error``);
 - a waiter whose trio task is cancelled sends INTERRUPT once and keeps waiting for the
   daemon's answer (the kernel's ``request_wait_answer``): the answer, even a success, is what
-  the caller gets, so a LOOKUP that completes despite the interrupt is still counted.
+  the caller gets, so a LOOKUP that completes despite the interrupt is still counted;
+- with a request timeout (the kernel's 7.43 ``request_timeout``, see
+  :func:`effective_request_timeout`), a request unanswered for that long aborts the whole
+  connection, checked every :data:`TIMEOUT_CHECK_INTERVAL` seconds (fuse_check_timeout).
 
 Replies split over several messages (libfuse's splice from a pipe into our socket) are
 reassembled by the header's ``len``.
@@ -44,6 +47,31 @@ PAGE_SIZE = 4096
 DEFAULT_RECEIVE_LIMIT = 256 * PAGE_SIZE + PAGE_SIZE
 
 NotificationHandler = Callable[[Any], None]
+RequestObserver = Callable[[p.Request, "float | None", int], None]
+"""Told of each request sent: the request, seconds until its answer (None for one nobody
+waits for: FORGET, RELEASE...) and the errno it ended with (0 for success)."""
+
+#: How long the rest of a split reply may take to arrive before the part we have is taken
+#: for a reply whose header's len lies (libfuse's splice sends the parts back to back).
+PARTIAL_REPLY_TIMEOUT = 1.0
+
+#: Seconds between two checks for requests past the request timeout, and the smallest timeout
+#: (the kernel's FUSE_TIMEOUT_TIMER_FREQ: a timeout is coarse, and never under 15 s).
+TIMEOUT_CHECK_INTERVAL = 15
+
+
+def effective_request_timeout(daemon: int, default: int = 0, maximum: int = 0) -> int:
+    """The request timeout in seconds (0: none), as fuse_init_server_timeout computes it.
+
+    ``daemon`` is what the daemon asked for in its INIT reply (FUSE_REQUEST_TIMEOUT),
+    ``default`` and ``maximum`` the kernel's ``default_request_timeout`` and
+    ``max_request_timeout`` sysctls: the daemon's value, else the default, capped by the
+    maximum (which also applies when neither is set), and at least the check interval.
+    """
+    timeout = daemon or default
+    if maximum:
+        timeout = min(timeout, maximum) if timeout else maximum
+    return max(TIMEOUT_CHECK_INTERVAL, timeout) if timeout else 0
 
 
 @dataclass(eq=False)
@@ -56,6 +84,8 @@ class _Pending:
     error: int = 0
     background: bool = False
     interrupted: bool = False
+    #: trio.current_time() when it was queued, for the request timeout.
+    sent_at: float = 0.0
 
 
 class Connection:
@@ -71,11 +101,21 @@ class Connection:
         *,
         receive_limit: int = DEFAULT_RECEIVE_LIMIT,
         init_timeout: float | None = None,
+        default_request_timeout: int = 0,
+        max_request_timeout: int = 0,
     ) -> None:
         self.sock = sock
         self.negotiated: p.Negotiated = p.LATEST
         self.init_timeout = init_timeout
+        #: The kernel's default_request_timeout/max_request_timeout sysctls, for this mount.
+        self.default_request_timeout = default_request_timeout
+        self.max_request_timeout = max_request_timeout
+        #: Seconds after which an unanswered request aborts the connection (0: never); set
+        #: from the INIT reply.
+        self.request_timeout = 0
         self.on_notification: NotificationHandler | None = None
+        #: Statistics and tracing outside devfuse (`vufuse mounts`, `vufuse stats`).
+        self.observer: RequestObserver | None = None
         #: Awaited by the receive loop after each notification (to send the FORGETs that an
         #: invalidation may have made due).
         self.after_notification: Callable[[], Awaitable[None]] | None = None
@@ -102,12 +142,17 @@ class Connection:
         self._unique = 0
         self._pending: dict[int, _Pending] = {}
         self._send_lock = trio.Lock()
+        # The stdlib socket under trio's (non-blocking): a message that fits is sent, and a
+        # reply already waiting is read, without a trip through trio's scheduler.
+        self._raw: socket.socket | None = getattr(sock, "_sock", None)
         self._initialized = trio.Event()
         self._init_error = 0
         self._abort_error = 0
         self._buffer = bytearray(receive_limit)
         self._partial: bytearray | None = None
         self._partial_length = 0
+        self._partial_generation = 0
+        self._partial_watched = 0
         self._warned: set[str] = set()
         self._interrupts_to_resend: list[tuple[int, _Pending]] = []
         self._receive_scope = trio.CancelScope()
@@ -149,6 +194,9 @@ class Connection:
     def set_initialized(self, negotiated: p.Negotiated) -> None:
         """INIT succeeded: release the queued requests under the agreed terms."""
         self.negotiated = negotiated
+        self.request_timeout = effective_request_timeout(
+            negotiated.request_timeout, self.default_request_timeout, self.max_request_timeout
+        )
         self._initialized.set()
 
     def fail_init(self) -> None:
@@ -202,6 +250,16 @@ class Connection:
         return unique, type(request)(header, *request[1:])
 
     async def _send_message(self, message: bytes) -> None:
+        raw = self._raw
+        if raw is not None and not self._send_lock.locked():  # nothing queued before it
+            try:
+                raw.send(message)
+                return
+            except BlockingIOError:
+                pass  # the daemon is behind: wait for room below
+            except (BrokenPipeError, ConnectionResetError):
+                self.abort()
+                raise OSError(self._abort_error, "FUSE daemon hung up") from None
         async with self._send_lock:
             try:
                 await self.sock.send(message)
@@ -229,7 +287,7 @@ class Connection:
         await self._wait_usable(before_init)
         unique, request = self._stamp(request)
         message = self._encode(request)
-        entry = _Pending(request)
+        entry = _Pending(request, sent_at=trio.current_time())
         self._pending[unique] = entry
         if log.isEnabledFor(logging.DEBUG):
             header = request[0]
@@ -251,6 +309,9 @@ class Connection:
                 if interruptible:
                     await self._interrupt(unique, entry)
                 await entry.done.wait()
+        if self.observer is not None:
+            error = entry.error or (-entry.reply.header.error if entry.reply else errno.EIO)
+            self.observer(request, trio.current_time() - entry.sent_at, error)
         return self._outcome(entry)
 
     def _outcome(self, entry: _Pending) -> Any:
@@ -282,11 +343,16 @@ class Connection:
         unique, request = self._stamp(request)
         message = self._encode(request)
         if p.request_opcode(request) not in p.NO_REPLY_OPCODES:
-            self._pending[unique] = _Pending(request, background=True)
+            self._pending[unique] = _Pending(
+                request, background=True, sent_at=trio.current_time()
+            )
         try:
             await self._send_message(message)
         except OSError:
             self._pending.pop(unique, None)
+            return
+        if self.observer is not None:
+            self.observer(request, None, 0)
 
     async def send_notify_reply(self, request: p.NotifyReplyRequest) -> None:
         """NOTIFY_REPLY answering a RETRIEVE: sent under the daemon's ``notify_unique`` (kept
@@ -311,6 +377,27 @@ class Connection:
         except OSError:
             pass
 
+    async def _watch_request_timeout(self) -> None:
+        """Abort the connection when a request outlives the request timeout.
+
+        Like fuse_check_timeout: every :data:`TIMEOUT_CHECK_INTERVAL` seconds, any request
+        (background ones too) sent more than ``request_timeout`` seconds ago aborts the
+        connection -- the daemon is taken for hung; every waiter is released.
+        """
+        await self._initialized.wait()
+        timeout = self.request_timeout
+        if not timeout or not self.usable:
+            return
+        while not self._abort_error:
+            await trio.sleep(TIMEOUT_CHECK_INTERVAL)
+            now = trio.current_time()
+            if any(now - entry.sent_at > timeout for entry in self._pending.values()):
+                log.warning(
+                    "FUSE daemon left a request unanswered for over %d s: connection aborted",
+                    timeout,
+                )
+                self.abort()
+
     # ------------------------------------------------------------------ receiving
 
     async def receive_loop(self) -> None:
@@ -322,17 +409,27 @@ class Connection:
             # it: sending from the loop itself could deadlock against a daemon that is
             # blocked writing to us.
             async with trio.open_nursery() as self._side_tasks:
+                self._side_tasks.start_soon(self._watch_request_timeout)
                 with self._receive_scope:
                     await self._receive_messages(buffer, view)
                 self._side_tasks.cancel_scope.cancel()
         finally:
             self.abort()
 
+    async def _expire_partial(self, generation: int) -> None:
+        """A split reply whose rest never comes: its header's len lied; EIO to its request."""
+        await trio.sleep(PARTIAL_REPLY_TIMEOUT)
+        if self._partial is not None and self._partial_generation == generation:
+            message = bytes(self._partial)
+            self._partial = None
+            self._malformed(message, "reply shorter than its header's len")
+
     async def _receive_messages(self, buffer: bytearray, view: memoryview) -> None:
         """The loop proper: every message, until EOF or an unrecoverable error."""
+        ready = 0  # messages read in a row without yielding
         while not self._abort_error:
             try:
-                size = await self.sock.recv_into(buffer, 0, socket.MSG_TRUNC)
+                size = await self._receive(buffer, ready)
             except trio.ClosedResourceError:
                 return
             except ConnectionResetError:
@@ -342,10 +439,14 @@ class Connection:
                 break
             if size == 0:
                 break  # SOCK_SEQPACKET end of file: the daemon closed its end
+            ready = ready + 1 if ready < 16 else 0
             if size > len(buffer):
                 self._malformed(bytes(view[:_HEADER_SIZE]), f"{size}-byte message too big")
                 continue
             self._on_message(bytes(view[:size]))
+            if self._partial is not None and self._partial_generation != self._partial_watched:
+                self._partial_watched = self._partial_generation
+                self._side_tasks.start_soon(self._expire_partial, self._partial_generation)
             if self._notified and self.after_notification is not None:
                 self._notified = False
                 self._side_tasks.start_soon(self.after_notification)
@@ -353,26 +454,57 @@ class Connection:
                 unique, entry = self._interrupts_to_resend.pop()
                 self._side_tasks.start_soon(self._interrupt, unique, entry)
 
+    async def _receive(self, buffer: bytearray, ready: int) -> int:
+        """One message into ``buffer`` (its full size: MSG_TRUNC).  A message already waiting
+        is taken at once; every 16th one yields to the other tasks."""
+        raw = self._raw
+        if raw is None or not ready:
+            return await self.sock.recv_into(buffer, 0, socket.MSG_TRUNC)
+        if raw.fileno() < 0:
+            raise trio.ClosedResourceError
+        try:
+            return raw.recv_into(buffer, 0, socket.MSG_TRUNC)
+        except BlockingIOError:
+            return await self.sock.recv_into(buffer, 0, socket.MSG_TRUNC)
+
     def _on_message(self, data: bytes) -> None:
         """Reassemble split replies by the header's len, then dispatch each whole one."""
         if self._partial is not None:
-            self._partial += data
-            if len(self._partial) < self._partial_length:
+            if self._starts_another_reply(data):
+                # The part we hold lied about its length: a whole reply to another request
+                # came instead of the rest.  Fail the liar, then take the newcomer.
+                message = bytes(self._partial)
+                self._partial = None
+                self._malformed(message, "reply shorter than its header's len")
+            else:
+                self._partial += data
+                if len(self._partial) < self._partial_length:
+                    return
+                message = bytes(self._partial)
+                self._partial = None
+                if len(message) != self._partial_length:
+                    self._malformed(message, "split reply overran its length")
+                    return
+                self._dispatch(message)
                 return
-            message = bytes(self._partial)
-            self._partial = None
-            if len(message) != self._partial_length:
-                self._malformed(message, "split reply overran its length")
-                return
-            self._dispatch(message)
-            return
         if len(data) >= _HEADER_SIZE:
             length = _OUT_HEADER.unpack_from(data)[0]
             if len(data) < length <= len(self._buffer):
                 self._partial = bytearray(data)
                 self._partial_length = length
+                self._partial_generation += 1
                 return
         self._dispatch(data)
+
+    def _starts_another_reply(self, data: bytes) -> bool:
+        """Whether ``data``, arriving while a split reply is incomplete, is rather a whole
+        reply of its own: its header's len is its size and it names another pending request
+        (a continuation of file data matching both by chance is not a practical worry)."""
+        if len(data) < _HEADER_SIZE or self._partial is None:
+            return False
+        length, _, unique = _OUT_HEADER.unpack_from(data)
+        held = _OUT_HEADER.unpack_from(self._partial)[2]
+        return length == len(data) and unique != held and unique in self._pending
 
     def _dispatch(self, message: bytes) -> None:
         try:

@@ -11,6 +11,7 @@ first; evicting the last dentry of an unused inode evicts the inode (and owes a 
 
 from __future__ import annotations
 
+import stat as stat_module
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -62,6 +63,8 @@ class DentryCache:
         key = (parent.nodeid, name)
         old = self._entries.get(key)
         if old is not None and old.inode is inode and old.parent is parent:
+            if deadline < old.deadline:
+                self.inodes.changed()
             old.deadline = deadline
             self._entries.move_to_end(key)
             return old
@@ -69,8 +72,11 @@ class DentryCache:
         if inode is not None:
             inode.aliases += 1
             parent.children += 1
+            if inode.file_type == stat_module.S_IFDIR:
+                inode.d_parent = parent  # a directory has one name: the latest (d_splice_alias)
         self._entries[key] = dentry
         if old is not None:
+            self.inodes.changed()
             self._unlink(old)
         self.shrink()
         return dentry
@@ -79,6 +85,7 @@ class DentryCache:
         """d_invalidate: forget the name (INVAL_ENTRY, a revalidation that failed)."""
         dentry = self._entries.pop((parent, name), None)
         if dentry is not None:
+            self.inodes.changed()
             self._unlink(dentry)
 
     def expire(self, parent: int, name: bytes) -> None:
@@ -86,6 +93,7 @@ class DentryCache:
         dentry = self._entries.get((parent, name))
         if dentry is not None:
             dentry.deadline = self.inodes.clock() - 1
+            self.inodes.changed()
 
     def children_of(self, parent: int) -> list[Dentry]:
         """Cached entries of one directory (for invalidation)."""

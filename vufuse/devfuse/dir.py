@@ -11,7 +11,7 @@ import stat as stat_module
 from hypervisor.provider import Caller
 from vufuse import protocol as p
 
-from .inode import Inode, deadline, invalid_attr
+from .inode import STATX_BASIC_STATS, Inode, deadline, invalid_attr
 from .superblock import Superblock
 
 
@@ -40,6 +40,7 @@ async def lookup(sb: Superblock, parent: Inode, name: bytes, caller: Caller | No
             parent.advise_readdirplus = True
         return child
     request = p.LookupRequest(sb.header(parent.nodeid, caller), name)
+    attr_version = sb.inodes.attr_version
     try:
         body = await sb.connection.call(request)
     except OSError as exc:
@@ -62,7 +63,7 @@ async def lookup(sb: Superblock, parent: Inode, name: bytes, caller: Caller | No
         # fuse_lookup refuses the root as a child (EIO); its count stays on the root.
         sb.inodes.root.nlookup += 1
         raise OSError(errno.EIO, "FUSE lookup returned the root")
-    inode = sb.inodes.iget(entry)
+    inode = sb.inodes.iget(entry, attr_version)
     sb.dentries.add(parent, name, inode, entry_deadline)
     parent.advise_readdirplus = True  # fuse_lookup: fuse_advise_use_readdirplus(dir)
     await sb.flush_forgets()
@@ -81,24 +82,32 @@ async def getattr(
     *,
     fh: int | None = None,
     force: bool = False,
+    mask: int = STATX_BASIC_STATS,
 ) -> p.Attr:
     """Attributes of ``inode``: cached until the attribute timeout, else GETATTR.
 
-    ``fh`` is the open file's handle for fstat of a regular file (FUSE_GETATTR_FH).  A reply
-    with another file type marks the inode bad: EIO now and for all later I/O on it.
+    The cache also goes stale for the statx fields in ``mask`` (stat asks for
+    STATX_BASIC_STATS) when one of them was invalidated on its own: st_atime after a READ
+    (fuse_update_get_attr).  ``fh`` is the open file's handle for fstat of a regular file
+    (FUSE_GETATTR_FH).  A reply with another file type marks the inode bad: EIO now and for
+    all later I/O on it.
     """
     inode.check()
-    if not force and inode.attr_deadline > sb.clock():
+    fresh = inode.attr_deadline > sb.clock() and not inode.inval_mask & mask
+    if not force and fresh:
         return inode.attr
     arg = p.GetattrIn()
     if fh is not None and inode.file_type == stat_module.S_IFREG:
         arg = p.GetattrIn(getattr_flags=p.GetattrFlag.FH, fh=fh)
+    attr_version = sb.inodes.attr_version
     body = await sb.connection.call(p.GetattrRequest(sb.header(inode.nodeid, caller), arg))
     out: p.AttrOut = body
     if invalid_attr(out.attr) or stat_module.S_IFMT(out.attr.mode) != inode.file_type:
         inode.bad = True
+        sb.inodes.changed()
         raise OSError(errno.EIO, "FUSE inode changed type")
-    sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec)
+    # The caller gets the reply even when it is too old to be cached (fuse_do_getattr).
+    sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec, attr_version)
     return out.attr
 
 
@@ -107,7 +116,10 @@ async def readlink(sb: Superblock, inode: Inode, caller: Caller | None) -> bytes
     inode.check()
     if inode.file_type != stat_module.S_IFLNK:
         raise OSError(errno.EINVAL, "not a symlink")
-    body = await sb.connection.call(p.ReadlinkRequest(sb.header(inode.nodeid, caller)))
+    try:
+        body = await sb.connection.call(p.ReadlinkRequest(sb.header(inode.nodeid, caller)))
+    finally:
+        sb.inodes.invalidate_atime(inode)
     target: bytes = body or b""
     if b"\0" in target:
         target = target[: target.index(b"\0")]

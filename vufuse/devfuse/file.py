@@ -20,10 +20,12 @@ from vufuse import protocol as p
 from . import dir as fuse_dir
 from .connection import PAGE_SIZE
 from .init import MAX_READAHEAD, read_chunk_size
-from .inode import Inode
+from .inode import STATX_SIZE, Inode
+from .permission import is_root
 from .superblock import Superblock
 
 FOPEN = p.OpenReplyFlag
+F = p.InitFlag
 _STRIPPED_OPEN_FLAGS = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC
 KERNEL_O_LARGEFILE = 0o100000
 """x86_64's O_LARGEFILE as the kernel sees it (glibc's os.O_LARGEFILE is 0 there): open(2)
@@ -67,9 +69,11 @@ class FuseFile:
     ) -> FuseFile:
         """OPEN or OPENDIR (fuse_do_open + fuse_finish_open).
 
-        The daemon sees the open(2) flags plus O_LARGEFILE, without O_CREAT, O_EXCL, O_NOCTTY
-        and -- since ATOMIC_O_TRUNC is not offered -- O_TRUNC.  ENOSYS is remembered: later
-        opens succeed with fh 0 and no RELEASE, and keep the cache.
+        The daemon sees the open(2) flags plus O_LARGEFILE, without O_CREAT, O_EXCL, O_NOCTTY,
+        and without O_TRUNC unless ATOMIC_O_TRUNC was agreed: then the OPEN truncates (with
+        FUSE_OPEN_KILL_SUIDGID under HANDLE_KILLPRIV_V2 for a caller without CAP_FSETID) and
+        i_size becomes 0 here, as fuse_finish_open does.  ENOSYS is remembered: later opens
+        succeed with fh 0 and no RELEASE, and keep the cache.
         """
         inode.check()
         is_dir = inode.file_type == stat_module.S_IFDIR
@@ -78,8 +82,13 @@ class FuseFile:
         open_flags = int(FOPEN.KEEP_CACHE | (FOPEN.CACHE_DIR if is_dir else 0))
         fh = 0
         release = False
+        negotiated = connection.negotiated
+        atomic_trunc = bool(flags & os.O_TRUNC) and negotiated.has(F.ATOMIC_O_TRUNC) and not is_dir
         if not skip:
-            arg = p.OpenIn(flags=(flags | KERNEL_O_LARGEFILE) & ~_STRIPPED_OPEN_FLAGS & 0xFFFFFFFF)
+            stripped = _STRIPPED_OPEN_FLAGS & ~(os.O_TRUNC if atomic_trunc else 0)
+            arg = p.OpenIn(flags=(flags | KERNEL_O_LARGEFILE) & ~stripped & 0xFFFFFFFF)
+            if atomic_trunc and negotiated.has(F.HANDLE_KILLPRIV_V2) and not is_root(caller):
+                arg = arg._replace(open_flags=int(p.OpenRequestFlag.KILL_SUIDGID))
             header = sb.header(inode.nodeid, caller)
             request = p.OpendirRequest(header, arg) if is_dir else p.OpenRequest(header, arg)
             try:
@@ -99,6 +108,11 @@ class FuseFile:
         open_flags &= ~FOPEN.PASSTHROUGH  # not offered: no backing file to pass through to
         if not open_flags & FOPEN.KEEP_CACHE:
             inode.invalidate_pages()
+        if atomic_trunc:
+            # fuse_finish_open: the daemon truncated; i_size 0, new size and times to fetch.
+            inode.attr = inode.attr._replace(size=0)
+            inode.invalidate_pages()
+            sb.inodes.invalidate_attr(inode)
         inode.opens += 1
         # f_flags after do_dentry_open: what READ and RELEASE carry.
         file_flags = (flags | KERNEL_O_LARGEFILE) & ~_STRIPPED_OPEN_FLAGS & 0xFFFFFFFF
@@ -124,22 +138,25 @@ class FuseFile:
     async def _read_direct(self, offset: int, size: int, caller: Caller | None) -> bytes:
         chunk = read_chunk_size(self.sb.connection.negotiated, self.sb.options.effective_max_read)
         pieces: list[bytes] = []
-        while size > 0:
-            want = min(size, chunk)
-            body = await self.sb.connection.call(self._read_request(offset, want, caller))
-            data: bytes = body or b""
-            pieces.append(data)
-            if len(data) < want:
-                break
-            offset += want
-            size -= want
+        try:
+            while size > 0:
+                want = min(size, chunk)
+                body = await self.sb.connection.call(self._read_request(offset, want, caller))
+                data: bytes = body or b""
+                pieces.append(data)
+                if len(data) < want:
+                    break
+                offset += want
+                size -= want
+        finally:
+            self.sb.inodes.invalidate_atime(self.inode)  # __fuse_direct_read
         return b"".join(pieces)
 
     async def _read_cached(self, offset: int, size: int, caller: Caller | None) -> bytes:
         inode = self.inode
         if self.sb.inodes.auto_inval_data and offset + size > inode.size:
             # fuse_cache_read_iter: a read past EOF refreshes (possibly stale) i_size first.
-            await fuse_dir.getattr(self.sb, inode, caller, fh=self.fh)
+            await fuse_dir.getattr(self.sb, inode, caller, fh=self.fh, mask=STATX_SIZE)
         end = min(offset + size, inode.size)
         if offset >= end:
             return b""
@@ -174,7 +191,10 @@ class FuseFile:
         while index < stop:
             count = min(chunk_pages, stop - index)
             offset, want = index * PAGE_SIZE, count * PAGE_SIZE
-            body = await self.sb.connection.call(self._read_request(offset, want, caller))
+            try:
+                body = await self.sb.connection.call(self._read_request(offset, want, caller))
+            finally:
+                self.sb.inodes.invalidate_atime(inode)  # fuse_readpages_end
             data: bytes = body or b""
             for page in range(count):
                 piece = data[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]

@@ -33,8 +33,10 @@ OFFERED_FLAGS: int = (
     | F.HANDLE_KILLPRIV_V2  # write.py/setattr.py send KILL_SUIDGID instead of a SETATTR
     | F.POSIX_LOCKS  # locks.py; without it the hypervisor's own lock table (handlers/writes.py)
     | F.FLOCK_LOCKS  # the same for flock(2)
+    | F.ATOMIC_O_TRUNC  # OPEN carries O_TRUNC, no SETATTR after it (file.py, provider_write.py)
+    | F.REQUEST_TIMEOUT  # connection.py aborts on a request older than the daemon's timeout
 )
-"""Never PASSTHROUGH, DAX, SUBMOUNTS, OVER_IO_URING, WRITEBACK_CACHE, ATOMIC_O_TRUNC,
+"""Never PASSTHROUGH, DAX, SUBMOUNTS, OVER_IO_URING, WRITEBACK_CACHE,
 EXPORT_SUPPORT, POSIX_ACL, HANDLE_KILLPRIV (v1): not emulated yet.  ABORT_ERROR only changes
 what the daemon's read of the device returns after an abort (ECONNABORTED instead of ENODEV):
 that is the hypervisor's device emulation, so it is not offered from here."""

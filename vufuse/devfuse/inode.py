@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from vufuse import protocol as p
 
 PAGE_SIZE = 4096
+STATX_ATIME = 0x20
+STATX_SIZE = 0x200
+STATX_BASIC_STATS = 0x7FF
+"""What stat(2), lstat(2) and fstat(2) ask of the filesystem (vfs_getattr's request mask)."""
 _MAX_SIZE = (1 << 63) - 1
 _VALID_TYPES = frozenset({
     stat_module.S_IFREG, stat_module.S_IFDIR, stat_module.S_IFLNK, stat_module.S_IFCHR,
@@ -58,6 +62,11 @@ class Inode:
     advise_readdirplus: bool = False  # FUSE_I_ADVISE_RDPLUS (on a directory)
     init_readdirplus: bool = False  # FUSE_I_INIT_RDPLUS: brought in by READDIRPLUS, unused
     cache_epoch: int = 0  # bumped by every invalidation: a READ that raced one is not cached
+    inval_mask: int = 0  # fuse_inode.inval_mask: statx fields to fetch again despite the timeout
+    attr_version: int = 0  # fuse_inode.attr_version: the table's counter at the last change
+    #: A directory's parent as its last dentry named it (d_parent: an invalidated dentry keeps
+    #: it, as the kernel's unhashed dentry does), for rename's loop checks (namei.py).
+    d_parent: Inode | None = field(default=None, repr=False)
 
     @property
     def file_type(self) -> int:
@@ -96,11 +105,24 @@ class InodeTable:
         self.clock = clock
         self.auto_inval_data = False
         self.explicit_inval_data = False
+        self.readonly = False  # IS_RDONLY: a read-only superblock keeps its atimes
+        #: fc->attr_version: sampled before a request whose reply carries attributes, so that
+        #: a reply older than the inode's last change is recognised (change_attributes).
+        self.attr_version = 0
         root_attr = p.Attr(ino=p.ROOT_ID, mode=root_mode, nlink=1)
         # fuse_get_root_inode: attributes from rootmode only, already stale.
         self.root = Inode(p.ROOT_ID, 0, root_attr, clock() - 1, nlookup=1)
         self._inodes: dict[int, Inode] = {p.ROOT_ID: self.root}
         self.forgets: list[p.ForgetOne] = []
+        self.on_change: Callable[[], None] | None = None
+        """Called when a cached answer (a name, attributes, their timeouts) changes other than
+        by being refreshed to the same values or a later deadline: the hypervisor's answer
+        cache must then forget what it copied (FuseProvider.watch_changes)."""
+
+    def changed(self) -> None:
+        """Tell the watcher that cached names or attributes were invalidated or changed."""
+        if self.on_change is not None:
+            self.on_change()
 
     def __len__(self) -> int:
         return len(self._inodes)
@@ -116,11 +138,12 @@ class InodeTable:
         """The live inode ``nodeid`` or None."""
         return self._inodes.get(nodeid)
 
-    def iget(self, entry: p.EntryOut) -> Inode:
+    def iget(self, entry: p.EntryOut, attr_version: int = 0) -> Inode:
         """Account one lookup of ``entry`` (fuse_iget): a new inode or nlookup + 1.
 
         A nodeid that comes back with another file type or generation is a new object: the
         old inode is marked bad (its I/O fails EIO) and replaced, keeping the daemon's count.
+        ``attr_version`` is :attr:`attr_version` when the request went out (0: always apply).
         """
         now = self.clock()
         attr_deadline = deadline(now, entry.attr_valid, entry.attr_valid_nsec)
@@ -132,30 +155,51 @@ class InodeTable:
             # The daemon's count moves to the new object; whatever still holds the old one
             # (dentries, open files) lets go of it without a FORGET.
             inode.bad = True
+            self.changed()
             replacement = Inode(entry.nodeid, entry.generation, entry.attr, attr_deadline)
             replacement.nlookup, inode.nlookup = inode.nlookup, 0
             self._inodes[entry.nodeid] = replacement
             inode = replacement
+            inode.attr_version = self._next_version()
         elif inode is not None:
-            self.change_attributes(inode, entry.attr, entry.attr_valid, entry.attr_valid_nsec)
+            self.change_attributes(
+                inode, entry.attr, entry.attr_valid, entry.attr_valid_nsec, attr_version
+            )
         else:
             inode = Inode(entry.nodeid, entry.generation, entry.attr, attr_deadline)
+            inode.attr_version = self._next_version()
             self._inodes[entry.nodeid] = inode
         inode.nlookup += 1
         return inode
 
-    def change_attributes(self, inode: Inode, attr: p.Attr, valid: int, valid_nsec: int) -> None:
+    def _next_version(self) -> int:
+        self.attr_version += 1
+        return self.attr_version
+
+    def change_attributes(
+        self, inode: Inode, attr: p.Attr, valid: int, valid_nsec: int, attr_version: int = 0
+    ) -> bool:
         """fuse_change_attributes: new attributes and timeout; drop stale cached data.
 
+        A reply to a request sent before the inode's attributes last changed (``attr_version``
+        older than the inode's; 0 means "always apply") is stale and dropped: False.  So of
+        one READDIRPLUS naming a nodeid twice (a daemon with one node for two hard links) the
+        first entry's attributes stay, as on the kernel.
         For regular files, a size change truncates the page cache (and invalidates it unless
         the daemon agreed EXPLICIT_INVAL_DATA); an mtime change invalidates it only with
         AUTO_INVAL_DATA.
         """
-        old = inode.attr
+        if attr_version and inode.attr_version > attr_version:
+            return False
+        inode.attr_version = self._next_version()
+        old, old_deadline = inode.attr, inode.attr_deadline
         inode.attr = attr
         inode.attr_deadline = deadline(self.clock(), valid, valid_nsec)
+        inode.inval_mask = 0
+        if attr != old or inode.attr_deadline < old_deadline:
+            self.changed()
         if inode.file_type != stat_module.S_IFREG:
-            return  # directories: the readdir cache checks mtime itself
+            return True  # directories: the readdir cache checks mtime itself
         if old.size != attr.size:
             last_page = (attr.size + PAGE_SIZE - 1) // PAGE_SIZE
             for index in [index for index in inode.pages if index >= last_page]:
@@ -164,10 +208,20 @@ class InodeTable:
                 inode.invalidate_pages()
         elif self.auto_inval_data and (old.mtime, old.mtimensec) != (attr.mtime, attr.mtimensec):
             inode.invalidate_pages()
+        return True
 
     def invalidate_attr(self, inode: Inode) -> None:
         """fuse_invalidate_attr: the next getattr asks the daemon."""
         inode.attr_deadline = self.clock() - 1
+        self.changed()
+
+    def invalidate_atime(self, inode: Inode) -> None:
+        """fuse_invalidate_atime, after every READ, READDIR(PLUS) and READLINK sent: the
+        daemon may have moved st_atime, so the next stat asks again; permission checks,
+        which need no atime, keep using the cached attributes."""
+        if not self.readonly:
+            inode.inval_mask |= STATX_ATIME
+            self.changed()
 
     def release_if_unused(self, inode: Inode) -> None:
         """Evict ``inode`` once nothing holds it, owing the daemon FORGET(nlookup)."""

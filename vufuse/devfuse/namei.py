@@ -261,6 +261,7 @@ async def rename(
         raise OSError(errno.ENOENT, "nothing to exchange with")
     if flags & RENAME_NOREPLACE and target is not None:
         raise OSError(errno.EEXIST, "target exists")
+    _check_rename_loop(old_parent, source, new_parent, target, flags)
     if source is target:
         return
     source_is_dir = source.file_type == stat_module.S_IFDIR
@@ -289,6 +290,44 @@ async def rename(
     _move_dentries(sb, old_parent, old_name, new_parent, new_name, exchange=bool(
         flags & RENAME_EXCHANGE))  # fmt: skip
     await sb.flush_forgets()
+
+
+def _is_ancestor(ancestor: Inode, inode: Inode) -> bool:
+    """``ancestor`` is ``inode`` or a directory above it, as the dentries' d_parent chain says
+    (bounded: a daemon that reports a loop gets no infinite walk)."""
+    seen: set[int] = set()
+    node: Inode | None = inode
+    while node is not None and id(node) not in seen:
+        if node is ancestor or node.nodeid == ancestor.nodeid:
+            return True
+        if node.nodeid == p.ROOT_ID:
+            return False
+        seen.add(id(node))
+        node = node.d_parent
+    return False
+
+
+def _check_rename_loop(
+    old_parent: Inode, source: Inode, new_parent: Inode, target: Inode | None, flags: int
+) -> None:
+    """lock_rename's trap, checked before the daemon hears of the rename (do_renameat2).
+
+    A directory moved into its own subtree is EINVAL; a target that is an ancestor of the
+    source's directory is ENOTEMPTY (EINVAL for an exchange).  The daemon never sees either:
+    high-level libfuse, for one, locks both paths and would wait for itself for ever.
+    """
+    if old_parent is new_parent:
+        return
+    if source.file_type == stat_module.S_IFDIR and _is_ancestor(source, new_parent):
+        raise OSError(errno.EINVAL, "cannot move a directory into itself")
+    if (
+        target is not None
+        and target.file_type == stat_module.S_IFDIR
+        and _is_ancestor(target, old_parent)
+    ):
+        if flags & RENAME_EXCHANGE:
+            raise OSError(errno.EINVAL, "cannot exchange a directory with its ancestor")
+        raise OSError(errno.ENOTEMPTY, "target is an ancestor of the source")
 
 
 async def _lookup_target(

@@ -42,9 +42,12 @@ def decode_rdev(rdev: int) -> int:
     return os.makedev(major, minor)
 
 
-def attributes(sb: Superblock, inode: Inode, attr: p.Attr) -> Attributes:
+def attributes(sb: Superblock, inode: Inode, attr: p.Attr, valid_until: float = 0.0) -> Attributes:
     """A fuse_attr as the hypervisor's Attributes: st_ino from the daemon, the nodeid as the
-    handle (see module doc)."""
+    handle (see module doc); `valid_until` in the superblock's clock."""
+    if valid_until:
+        now = sb.clock()
+        valid_until = time.monotonic() + (valid_until - now) if valid_until > now else 0.0
     default_blksize = sb.options.blksize if sb.options.is_bdev else 4096
     return Attributes(
         ino=attr.ino,
@@ -60,6 +63,7 @@ def attributes(sb: Superblock, inode: Inode, attr: p.Attr) -> Attributes:
         atime_ns=attr.atime * 1_000_000_000 + attr.atimensec,
         mtime_ns=attr.mtime * 1_000_000_000 + attr.mtimensec,
         ctime_ns=attr.ctime * 1_000_000_000 + attr.ctimensec,
+        valid_until=valid_until,
     )
 
 
@@ -116,6 +120,8 @@ class FuseOpenFile(FileWriteMixin, OpenFile):
 
 class FuseProvider(ProviderWriteMixin, Provider):
     """A mounted FUSE file system, served by the daemon at the other end of ``connection``."""
+
+    name_max = p.NAME_MAX  # FUSE_NAME_MAX: fuse_lookup refuses longer names
 
     def __init__(
         self,
@@ -175,13 +181,25 @@ class FuseProvider(ProviderWriteMixin, Provider):
         """LOOKUP (or the dentry cache)."""
         self.sb.check_allowed(caller)
         inode = await fuse_dir.lookup(self.sb, self.sb.inodes.get(parent), name, caller)
-        return attributes(self.sb, inode, inode.attr)
+        dentry = self.sb.dentries.get(parent, name)
+        valid_until = 0.0
+        if dentry is not None and dentry.inode is inode:
+            valid_until = min(dentry.deadline, inode.attr_deadline)
+        return attributes(self.sb, inode, inode.attr, valid_until)
 
     async def getattr(self, ino: int, *, caller: Caller | None = None) -> Attributes:
         """GETATTR (or the attribute cache)."""
         self.sb.check_allowed(caller)
         inode = self.sb.inodes.get(ino)
-        return attributes(self.sb, inode, await fuse_dir.getattr(self.sb, inode, caller))
+        attr = await fuse_dir.getattr(self.sb, inode, caller)
+        valid_until = inode.attr_deadline if inode.attr is attr else 0.0
+        return attributes(self.sb, inode, attr, valid_until)
+
+    def watch_changes(self, callback: Callable[[], None]) -> bool:
+        """The inode and dentry caches report every invalidation and change (the kernel's
+        own caches would drop or refresh the same entries)."""
+        self.sb.inodes.on_change = callback
+        return True
 
     async def readlink(self, ino: int, *, caller: Caller | None = None) -> bytes:
         """READLINK."""
@@ -239,13 +257,21 @@ async def start_fuse(
     nursery: trio.Nursery,
     sock: trio.socket.SocketType,
     options: MountOptions,
+    *,
+    default_request_timeout: int = 0,
+    max_request_timeout: int = 0,
     **provider_options: object,
 ) -> FuseProvider:
     """Mount: start the receive loop and INIT in ``nursery``; returns before INIT completes.
 
-    Requests made before the daemon answers INIT wait for it (or fail when it dies).
+    Requests made before the daemon answers INIT wait for it (or fail when it dies).  The
+    request timeouts are the kernel's sysctls of those names, in seconds, for this mount.
     """
-    connection = Connection(sock)
+    connection = Connection(
+        sock,
+        default_request_timeout=default_request_timeout,
+        max_request_timeout=max_request_timeout,
+    )
     provider = FuseProvider(connection, options, **provider_options)  # type: ignore[arg-type]
     nursery.start_soon(connection.receive_loop)
 

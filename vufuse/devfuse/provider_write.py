@@ -8,6 +8,7 @@ Provider interface must gain for it.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import trio
@@ -129,16 +130,16 @@ class ProviderWriteMixin:
     async def open_inode(
         self, inode: Inode, flags: int, *, caller: Caller | None = None
     ) -> FuseOpenFile:
-        """OPEN, then SETATTR(size 0) for O_TRUNC (no ATOMIC_O_TRUNC)."""
+        """OPEN (truncating under ATOMIC_O_TRUNC), else OPEN then SETATTR(size 0) for O_TRUNC."""
         from .provider import FuseOpenFile
 
-        truncate = fuse_setattr.open_truncates(self.sb, flags)
-        if truncate:
+        if flags & os.O_TRUNC:
             await fuse_setattr.may_open_truncate(self.sb, inode, caller)
+        truncate = fuse_setattr.open_truncates(self.sb, flags)
         file = await FuseFile.open(self.sb, inode, flags, caller)
         if truncate:
             try:
-                await fuse_setattr.truncate_on_open(self.sb, inode, file.fh, flags, caller)
+                await fuse_setattr.truncate_on_open(self.sb, inode, caller)
             except BaseException:
                 with trio.CancelScope(shield=True):
                     await file.release()

@@ -45,30 +45,35 @@ async def readdir(file: FuseFile, offset: int, caller: Caller | None) -> list[p.
     plus = use_readdirplus(sb, inode, offset)
     arg = p.ReadIn(fh=file.fh, offset=offset, size=PAGE_SIZE, flags=file.flags & 0xFFFFFFFF)
     header = sb.header(inode.nodeid, caller)
+    attr_version = sb.inodes.attr_version
+    try:
+        request = p.ReaddirplusRequest(header, arg) if plus else p.ReaddirRequest(header, arg)
+        body = await sb.connection.call(request)
+    finally:
+        sb.inodes.invalidate_atime(inode)  # fuse_readdir_uncached, whatever the answer
     if plus:
-        body = await sb.connection.call(p.ReaddirplusRequest(header, arg))
         plus_entries: tuple[p.DirentPlus, ...] = body or ()
         for item in plus_entries:
-            _link(sb, inode, item)
+            _link(sb, inode, item, attr_version)
         await sb.flush_forgets()
         entries = [item.dirent for item in plus_entries]
     else:
-        body = await sb.connection.call(p.ReaddirRequest(header, arg))
         entries = list(body or ())
     if cache_dir:
         _add_to_cache(inode, offset, entries)
     return entries
 
 
-def _link(sb: Superblock, directory: Inode, item: p.DirentPlus) -> None:
-    """fuse_direntplus_link: count the lookup and cache the entry and its attributes."""
+def _link(sb: Superblock, directory: Inode, item: p.DirentPlus, attr_version: int) -> None:
+    """fuse_direntplus_link: count the lookup and cache the entry and its attributes (unless
+    they changed since the request went out: ``attr_version``)."""
     entry, name = item.entry, item.dirent.name
     if entry.nodeid == 0 or name in (b".", b".."):
         return
     if entry.nodeid == p.ROOT_ID or invalid_attr(entry.attr):
         sb.inodes.owe_forget(entry.nodeid, 1)  # fuse_force_forget
         return
-    child = sb.inodes.iget(entry)
+    child = sb.inodes.iget(entry, attr_version)
     if sb.connection.negotiated.has(F.READDIRPLUS_AUTO):
         child.init_readdirplus = True
     entry_deadline = deadline(sb.clock(), entry.entry_valid, entry.entry_valid_nsec)

@@ -3,11 +3,13 @@ notify_change in front): chmod, chown, truncate, utimensat, and O_TRUNC without
 ATOMIC_O_TRUNC.
 
 What goes on the wire follows iattr_to_fattr: a time given explicitly is sent with
-FATTR_ATIME/FATTR_MTIME, UTIME_NOW adds FATTR_ATIME_NOW/FATTR_MTIME_NOW; truncate(2) also
-sets mtime to now, ftruncate(2) and O_TRUNC do not (the daemon does, as for a write); ctime is
-sent only under a writeback cache (never here: not offered).  Through an open file FATTR_FH
-carries its handle, and a size change FATTR_LOCKOWNER.  Clearing set-user/group-ID bits on
-chown and truncate is FATTR_KILL_SUIDGID under HANDLE_KILLPRIV_V2, else a FATTR_MODE we add.
+FATTR_ATIME/FATTR_MTIME, UTIME_NOW adds FATTR_ATIME_NOW/FATTR_MTIME_NOW; a size change alone
+(truncate(2), ftruncate(2), O_TRUNC) sends no time at all -- the daemon updates mtime, as for
+a write (measured on Linux 6.18: SIZE|LOCKOWNER, plus FH for ftruncate); ctime is sent only
+under a writeback cache (never here: not offered).  ftruncate's FATTR_FH carries its handle;
+O_TRUNC without ATOMIC_O_TRUNC does not (fuse_setattr drops the file for ATTR_OPEN).
+Clearing set-user/group-ID bits on chown and truncate is FATTR_KILL_SUIDGID under
+HANDLE_KILLPRIV_V2, else a FATTR_MODE we add.
 Under ``default_permissions`` the checks of setattr_prepare apply (EPERM, EACCES).
 """
 
@@ -112,6 +114,7 @@ async def setattr(
     out: p.AttrOut = body
     if invalid_attr(out.attr) or stat_module.S_IFMT(out.attr.mode) != inode.file_type:
         inode.bad = True
+        sb.inodes.changed()
         raise OSError(errno.EIO, "FUSE inode changed type")
     old_size = inode.attr.size
     sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec)
@@ -156,8 +159,6 @@ def _to_fattr(
         valid |= FATTR.SIZE
         fields["size"] = changes.size
     atime, mtime = changes.atime, changes.mtime
-    if changes.size is not None and mtime is None and fh is None and not changes.from_open:
-        mtime = (0, UTIME_NOW)  # do_truncate's ATTR_MTIME; update_mtime keeps it for a path
     for name, value, set_bit, now_bit in (
         ("atime", atime, FATTR.ATIME, FATTR.ATIME_NOW),
         ("mtime", mtime, FATTR.MTIME, FATTR.MTIME_NOW),
@@ -179,13 +180,15 @@ def _to_fattr(
 
 
 async def truncate_on_open(
-    sb: Superblock, inode: Inode, fh: int, flags: int, caller: Caller | None, lock_owner: int = 0
+    sb: Superblock, inode: Inode, caller: Caller | None, lock_owner: int = 0
 ) -> None:
-    """O_TRUNC without ATOMIC_O_TRUNC: after OPEN, SETATTR(size 0) through the new handle
-    (handle_truncate → do_truncate with ATTR_OPEN|ATTR_FILE); only for a regular file."""
+    """O_TRUNC without ATOMIC_O_TRUNC: after OPEN, SETATTR(size 0) -- without the new handle:
+    handle_truncate passes the file (ATTR_OPEN|ATTR_FILE), but fuse_setattr drops it, so a
+    daemon truncates by inode (and a 0400 file opened O_RDONLY|O_TRUNC is EACCES, not EINVAL
+    from ftruncate of a read-only descriptor).  Only for a regular file."""
     if inode.file_type != stat_module.S_IFREG:
         return
-    await setattr(sb, inode, SetattrChanges(size=0, from_open=True), caller, fh=fh,
+    await setattr(sb, inode, SetattrChanges(size=0, from_open=True), caller,
                   lock_owner=lock_owner)  # fmt: skip
 
 
@@ -198,5 +201,6 @@ async def may_open_truncate(sb: Superblock, inode: Inode, caller: Caller | None)
 
 
 def open_truncates(sb: Superblock, flags: int) -> bool:
-    """Whether an open with ``flags`` must be followed by SETATTR(size 0)."""
+    """Whether an open with ``flags`` must be followed by SETATTR(size 0) (with ATOMIC_O_TRUNC
+    the OPEN itself truncates: file.py)."""
     return bool(flags & os.O_TRUNC) and not sb.connection.negotiated.has(F.ATOMIC_O_TRUNC)

@@ -42,6 +42,7 @@ class Superblock:
         self.options = options
         self.clock = clock
         self.inodes = InodeTable(clock, options.rootmode)
+        self.inodes.readonly = options.readonly
         self.dentries = DentryCache(self.inodes, dentry_limit)
         self.default_caller = Caller(pid=0, uid=options.user_id, gid=options.group_id)
         connection.on_notification = self.notify
