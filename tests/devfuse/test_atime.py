@@ -77,3 +77,17 @@ async def test_permission_checks_ignore_atime() -> None:
         await handle.read(0, 100)
         await fs.open(ino, os.O_RDONLY)
         assert daemon.count(O.GETATTR) == 0
+
+
+async def test_a_walk_after_read_does_not_stand_for_a_getattr() -> None:
+    """The hypervisor takes a lookup's attributes as stat's answer while `valid_until` lasts
+    (the walk's own answer, and the C answer cache): after a READ they must not, or stat
+    misses what only a GETATTR would show (bindfs's nlink in test_syscalls' link tests)."""
+    async with mounted(clock=FakeClock(), attr_timeout=60) as (fs, daemon):
+        attrs = await fs.lookup(1, b"hello.txt")
+        assert attrs.valid_until > 0
+        handle = await fs.open(attrs.ino, os.O_RDONLY)
+        await handle.read(0, 100)
+        assert (await fs.lookup(1, b"hello.txt")).valid_until == 0.0
+        assert (await fs.getattr(attrs.ino)).valid_until > 0  # fetched again: good again
+        assert (await fs.lookup(1, b"hello.txt")).valid_until > 0

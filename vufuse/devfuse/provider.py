@@ -195,7 +195,9 @@ class FuseProvider(ProviderWriteMixin, Provider):
         inode = await fuse_dir.lookup(self.sb, self.sb.inodes.get(parent), name, caller)
         dentry = self.sb.dentries.get(parent, name)
         valid_until = 0.0
-        if dentry is not None and dentry.inode is inode:
+        if dentry is not None and dentry.inode is inode and not inode.inval_mask:
+            # (a field the kernel must fetch again, atime after a READ: not an answer to
+            # stand for a getattr, however valid the rest is)
             valid_until = min(dentry.deadline, inode.attr_deadline)
         return attributes(self.sb, inode, inode.attr, valid_until)
 
@@ -209,7 +211,7 @@ class FuseProvider(ProviderWriteMixin, Provider):
         self.sb.check_allowed(caller)
         inode = self.sb.inodes.get(ino)
         attr = await fuse_dir.getattr(self.sb, inode, caller)
-        valid_until = inode.attr_deadline if inode.attr is attr else 0.0
+        valid_until = inode.attr_deadline if inode.attr is attr and not inode.inval_mask else 0.0
         return attributes(self.sb, inode, attr, valid_until)
 
     def watch_changes(self, callback: Callable[[], None]) -> bool:
