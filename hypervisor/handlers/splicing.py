@@ -129,19 +129,26 @@ def _offset_at(call: Call, pointer: int) -> int | None:
     return position
 
 
-@kernel_unless_virtual
-async def handle_sendfile(call: Call) -> Reply:
-    """sendfile(out, in, offset*, count)."""
+def _sides(call: Call, source_fd: int, target_fd: int) -> tuple[_Side, _Side] | None:
+    """Both ends of a copy, or None when neither is virtual (the kernel does it all)."""
     vfds = call.session.vfds
-    if vfds.lookup_fd(call.tid, call.int_arg(0)) is None and vfds.lookup_fd(
-            call.tid, call.int_arg(1)) is None:
-        return CONTINUE
-    source = _Side(call, call.int_arg(1))
+    if vfds.lookup_fd(call.tid, source_fd) is None and vfds.lookup_fd(call.tid, target_fd) is None:
+        return None
+    source = _Side(call, source_fd)
     try:
-        target = _Side(call, call.int_arg(0))
+        return source, _Side(call, target_fd)
     except BaseException:
         source.close()
         raise
+
+
+@kernel_unless_virtual
+async def handle_sendfile(call: Call) -> Reply:
+    """sendfile(out, in, offset*, count)."""
+    sides = _sides(call, call.int_arg(1), call.int_arg(0))
+    if sides is None:
+        return CONTINUE
+    source, target = sides
     try:
         if not source.readable or not target.writable:
             raise error(errno.EBADF)
@@ -164,16 +171,10 @@ async def handle_sendfile(call: Call) -> Reply:
 @kernel_unless_virtual
 async def handle_splice(call: Call) -> Reply:
     """splice(in, off_in*, out, off_out*, len, flags): a pipe on one side."""
-    vfds = call.session.vfds
-    if vfds.lookup_fd(call.tid, call.int_arg(0)) is None and vfds.lookup_fd(
-            call.tid, call.int_arg(2)) is None:
+    sides = _sides(call, call.int_arg(0), call.int_arg(2))
+    if sides is None:
         return CONTINUE
-    source = _Side(call, call.int_arg(0))
-    try:
-        target = _Side(call, call.int_arg(2))
-    except BaseException:
-        source.close()
-        raise
+    source, target = sides
     try:
         if not source.readable or not target.writable:
             raise error(errno.EBADF)

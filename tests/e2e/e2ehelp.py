@@ -34,6 +34,13 @@ sys.argv = [sys.argv[1], *sys.argv[2:]]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
+#: Read-write daemons a workload script starts as ``@START@`` (a real one from libfuse and our
+#: in-memory example), mounting $PWD/mnt (passthrough_ll mirrors $PWD/src).
+RW_DAEMONS = {
+    "passthrough_ll": '"$LIBFUSE/passthrough_ll" -f -o source="$PWD/src" "$PWD/mnt"',
+    "memfs.py": '"$PY" "$EXAMPLES/memfs.py" "$PWD/mnt"',
+}
+
 #: Shell helpers every script gets: wait until a mount shows in /proc/self/mounts.
 PRELUDE = """\
 set -u

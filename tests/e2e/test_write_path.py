@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from e2ehelp import Sessions, libfuse_example
+from e2ehelp import RW_DAEMONS, Sessions, libfuse_example
 
 pytestmark = pytest.mark.e2e
 
@@ -58,10 +58,7 @@ fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
 wait $daemon; echo "daemon rc=$?"
 """
 
-DAEMONS = {
-    "passthrough_ll": '"$LIBFUSE/passthrough_ll" -f -o source="$PWD/src" "$PWD/mnt"',
-    "memfs.py": '"$PY" "$EXAMPLES/memfs.py" "$PWD/mnt"',
-}
+DAEMONS = RW_DAEMONS
 
 
 @pytest.mark.parametrize("daemon", sorted(DAEMONS))
