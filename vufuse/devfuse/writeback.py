@@ -46,9 +46,10 @@ def _writable(file: Any) -> bool:
 
 
 def add_writer(file: FuseFile) -> None:
-    """A writable open joins the inode's write_files (fuse_link_write_file)."""
+    """A writable open joins the inode's write_files at the head (fuse_link_write_file):
+    writeback uses the most recent writable open."""
     if _writable(file) and not file.is_dir:
-        file.inode.writers.append(file)
+        file.inode.writers.insert(0, file)
 
 
 def remove_writer(file: FuseFile) -> None:

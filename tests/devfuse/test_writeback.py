@@ -1,0 +1,199 @@
+"""The writeback cache (WRITEBACK_CACHE agreed): what goes to the daemon and when, as
+measured on Linux 6.18 with passthrough_ll -o writeback (docs/decisions.md D23)."""
+
+from __future__ import annotations
+
+import os
+
+import trio
+from fusehelp import mounted
+from writehelp import agree
+
+from vufuse import protocol as p
+from vufuse.devfuse.setattr import SetattrChanges
+
+O = p.Opcode  # noqa: E741
+F = p.InitFlag
+FATTR = p.SetattrValid
+FOPEN = p.OpenReplyFlag
+KEEP = {"setup": lambda daemon: setattr(daemon, "open_flags", int(FOPEN.KEEP_CACHE))}
+
+
+def _opcodes(daemon, since: int = 0) -> list[int]:  # type: ignore[no-untyped-def]
+    """Opcodes after the first ``since`` requests, without the lookups."""
+    return [r[0].opcode for r in daemon.requests[since:] if r[0].opcode != O.LOOKUP]
+
+
+async def _open(fs, name: bytes, flags: int):  # type: ignore[no-untyped-def]
+    attrs = await fs.lookup(1, name)
+    return attrs, await fs.open(attrs.node, flags)
+
+
+async def test_write_is_cached_until_close_then_write_flush_release() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        attrs, handle = await _open(fs, b"hello.txt", os.O_WRONLY)
+        since = len(daemon.requests)
+        assert await handle.write(0, b"Jello") == 5
+        assert await handle.write(14, b"more\n") == 5  # grows the file locally
+        assert daemon.count(O.WRITE) == 0
+        assert (await handle.getattr()).size == 19  # i_size is ours
+        assert daemon.node("hello.txt").data == b"Hello, world!\n"
+        await handle.flush()
+        await handle.release()
+        with trio.fail_after(10):
+            while not daemon.count(O.RELEASE):
+                await trio.sleep(0.01)
+        # the partly written page (inside i_size, not cached) was read first, through the
+        # O_WRONLY handle: read-modify-write
+        assert _opcodes(daemon, since)[:1] == [O.READ]
+        assert daemon.of(O.READ)[-1].arg.fh == handle.file.fh
+        ops = _opcodes(daemon, since)
+        assert ops.index(O.WRITE) < ops.index(O.FLUSH) < ops.index(O.RELEASE)
+        [write] = daemon.of(O.WRITE)
+        assert (write.arg.offset, write.arg.size) == (0, 19)  # clamped to i_size
+        assert write.arg.write_flags & p.WriteFlag.CACHE
+        assert write.arg.fh == handle.file.fh
+        assert (write[0].uid, write[0].gid, write[0].pid) == (0, 0, 0)  # no credentials
+        assert daemon.node("hello.txt").data == b"Jello, world!\nmore\n"
+
+
+async def test_cached_dirty_data_is_read_back_and_survives_attribute_replies() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        attrs, handle = await _open(fs, b"big.bin", os.O_RDWR)
+        await handle.write(4096 * 3 + 10, b"XYZ")
+        reads = daemon.count(O.READ)
+        data = await handle.read(4096 * 3, 4096 * 2)  # a fill around the dirty page
+        assert data[10:13] == b"XYZ"
+        assert daemon.count(O.READ) > reads
+        assert (await handle.read(4096 * 3 + 10, 3)) == b"XYZ"
+        await handle.write(307200, b"tail")
+        # the daemon still says 307200 bytes: its attributes do not shrink our i_size
+        daemon.node("big.bin").mtime += 100
+        assert (await fs.getattr(attrs.node)).size == 307204
+        fs.sb.inodes.invalidate_attr(fs.sb.inodes.get(attrs.node))
+        assert (await fs.getattr(attrs.node)).size == 307204
+        assert daemon.count(O.WRITE) == 0
+        assert await handle.read(307200, 100) == b"tail"
+        await handle.flush()
+        assert daemon.node("big.bin").data[-4:] == b"tail"
+        assert daemon.node("big.bin").data[4096 * 3 + 10 : 4096 * 3 + 13] == b"XYZ"
+
+
+async def test_append_uses_local_size() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        _, handle = await _open(fs, b"hello.txt", os.O_WRONLY | os.O_APPEND)
+        await handle.write(0, b"one\n")
+        await handle.write(0, b"two\n")
+        assert daemon.count(O.WRITE) == 0
+        await handle.flush()
+        assert daemon.node("hello.txt").data == b"Hello, world!\none\ntwo\n"
+        assert daemon.count(O.WRITE) == 1
+
+
+async def test_fsync_sends_write_then_times_then_fsync() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        _, handle = await _open(fs, b"hello.txt", os.O_RDWR)
+        since = len(daemon.requests)
+        await handle.write(0, b"h")
+        await handle.fsync()
+        assert _opcodes(daemon, since) == [O.READ, O.WRITE, O.SETATTR, O.FSYNC]
+        [setattr_request] = daemon.of(O.SETATTR)
+        assert setattr_request.arg.valid == FATTR.MTIME | FATTR.CTIME | FATTR.FH
+        assert setattr_request.arg.fh == handle.file.fh
+        since = len(daemon.requests)
+        await handle.flush()  # nothing dirty: FLUSH alone
+        assert _opcodes(daemon, since) == [O.FLUSH]
+
+
+async def test_truncate_sends_setattr_then_the_kept_dirty_part() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        attrs, handle = await _open(fs, b"hello.txt", os.O_RDWR)
+        await handle.write(0, b"0123456789abcdef")
+        since = len(daemon.requests)
+        await fs.setattr(attrs.node, SetattrChanges(size=5), handle)
+        assert _opcodes(daemon, since) == [O.SETATTR, O.WRITE]
+        setattr_request = daemon.of(O.SETATTR)[-1]
+        assert setattr_request.arg.valid & (FATTR.SIZE | FATTR.MTIME | FATTR.CTIME) == (
+            FATTR.SIZE | FATTR.MTIME | FATTR.CTIME
+        )
+        assert not setattr_request.arg.valid & FATTR.MTIME_NOW
+        write = daemon.of(O.WRITE)[-1]
+        assert (write.arg.offset, write.arg.size) == (0, 5)
+        assert daemon.node("hello.txt").data == b"01234"
+        # the cache was dropped: a partial write reads the page again
+        reads = daemon.count(O.READ)
+        await handle.write(5, b"zz")
+        assert daemon.count(O.READ) == reads + 1
+
+
+async def test_chmod_writes_dirty_data_and_times_first() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        attrs, handle = await _open(fs, b"hello.txt", os.O_RDWR)
+        await handle.write(0, b"H")
+        since = len(daemon.requests)
+        await fs.setattr(attrs.node, SetattrChanges(mode=0o600))
+        assert _opcodes(daemon, since) == [O.WRITE, O.SETATTR, O.SETATTR]
+        assert daemon.of(O.SETATTR)[-1].arg.valid & FATTR.MODE
+
+
+async def test_open_dropping_the_cache_writes_dirty_pages_first() -> None:
+    async with mounted() as (fs, daemon):  # no KEEP_CACHE: every open drops the cache
+        agree(fs, F.WRITEBACK_CACHE)
+        attrs, writer = await _open(fs, b"hello.txt", os.O_WRONLY)
+        await writer.write(1, b"J")
+        since = len(daemon.requests)
+        reader = await fs.open(attrs.node, os.O_RDONLY)
+        assert _opcodes(daemon, since) == [O.OPEN, O.WRITE]
+        assert await reader.read(0, 100) == b"HJllo, world!\n"
+
+
+async def test_writeback_uses_the_latest_writable_open() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        attrs, first = await _open(fs, b"hello.txt", os.O_RDWR)
+        second = await fs.open(attrs.node, os.O_WRONLY)
+        await fs.open(attrs.node, os.O_RDONLY)  # not a writer
+        assert first.file.fh != second.file.fh
+        await first.write(0, b"A")
+        await first.fsync()
+        assert daemon.of(O.WRITE)[-1].arg.fh == second.file.fh
+        await second.flush()
+        await second.release()
+        await first.write(0, b"B")
+        await first.flush()
+        assert daemon.of(O.WRITE)[-1].arg.fh == first.file.fh
+        assert daemon.node("hello.txt").data.startswith(b"Bello")
+
+
+async def test_release_writes_what_is_left() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        _, handle = await _open(fs, b"hello.txt", os.O_RDWR)
+        await handle.write(0, b"W")
+        await handle.release()  # no FLUSH (e.g. the last reference was an mmap)
+        with trio.fail_after(10):
+            while not daemon.count(O.RELEASE):
+                await trio.sleep(0.01)
+        ops = _opcodes(daemon)
+        assert ops.index(O.WRITE) < ops.index(O.RELEASE)
+        assert daemon.node("hello.txt").data == b"Wello, world!\n"
+
+
+async def test_write_error_is_reported_at_close() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        _, handle = await _open(fs, b"hello.txt", os.O_RDWR)
+        await handle.write(0, b"W")
+        daemon.errors[O.WRITE] = 28  # ENOSPC
+        try:
+            await handle.flush()
+        except OSError as exc:
+            assert exc.errno == 28
+        else:
+            raise AssertionError("close did not report the failed writeback")
