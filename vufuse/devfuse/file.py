@@ -48,6 +48,8 @@ class FuseFile:
         self.released = False
         #: Scrambled owner id once flock(2) went to the daemon (locks.py): RELEASE unlocks.
         self.flock_owner: int | None = None
+        if writeback.enabled(sb):
+            writeback.add_writer(self)  # OPEN and CREATE alike
 
     @property
     def is_dir(self) -> bool:
@@ -119,10 +121,7 @@ class FuseFile:
         inode.opens += 1
         # f_flags after do_dentry_open: what READ and RELEASE carry.
         file_flags = (flags | KERNEL_O_LARGEFILE) & ~_STRIPPED_OPEN_FLAGS & 0xFFFFFFFF
-        file = cls(sb, inode, fh, open_flags, file_flags, release=release)
-        if writeback.enabled(sb):
-            writeback.add_writer(file)
-        return file
+        return cls(sb, inode, fh, open_flags, file_flags, release=release)
 
     # ------------------------------------------------------------------ reading
 
