@@ -197,3 +197,34 @@ async def test_write_error_is_reported_at_close() -> None:
             assert exc.errno == 28
         else:
             raise AssertionError("close did not report the failed writeback")
+
+
+async def test_link_unlink_rename_send_the_new_ctime_at_once() -> None:
+    """Linux 6.18 under -o writeback: LINK, RENAME (both inodes) and UNLINK are each
+    followed by a SETATTR of the regular file's times (fuse_update_ctime)."""
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        hello = await fs.lookup(1, b"hello.txt")
+        await fs.lookup(1, b"big.bin")
+        since = len(daemon.requests)
+        await fs.link(hello.ino, 1, b"h2")
+        await fs.rename(1, b"h2", 1, b"h3")
+        await fs.unlink(1, b"h3")
+        await fs.rename(1, b"big.bin", 1, b"hello.txt")
+        ops = _opcodes(daemon, since)
+        assert [op for op in ops if op != O.FORGET] == [
+            O.LINK, O.SETATTR, O.RENAME, O.SETATTR, O.UNLINK, O.SETATTR,
+            O.RENAME, O.SETATTR, O.SETATTR,
+        ]  # fmt: skip
+        for request in daemon.of(O.SETATTR):
+            assert request.arg.valid == FATTR.MTIME | FATTR.CTIME
+
+
+async def test_create_joins_the_writers() -> None:
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        _, handle = await fs.create(1, b"new", 0o644, os.O_WRONLY | os.O_CREAT, 0o022)
+        await handle.write(0, b"fresh")
+        await handle.flush()
+        assert daemon.node("new").data == b"fresh"
+        assert daemon.of(O.WRITE)[-1].arg.fh == handle.file.fh

@@ -16,6 +16,7 @@ RELEASE, and when an inode holds more than :data:`DIRTY_LIMIT` dirty pages.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -184,6 +185,22 @@ async def flush_times(sb: Superblock, inode: Inode) -> None:
                                                                               **fields))
     out: p.AttrOut = await sb.connection.call(request, interruptible=False)
     sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec)
+
+
+async def update_ctime(sb: Superblock, inode: Inode) -> None:
+    """fuse_update_ctime after LINK, UNLINK and RENAME: a regular file's ctime is ours, so it
+    becomes now and goes to the daemon at once (fuse_flush_time_update); a failure is only
+    remembered by the kernel (mapping_set_error), so it is not the caller's."""
+    if not enabled(sb) or inode.file_type != stat.S_IFREG or inode.bad:
+        return
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    inode.attr = inode.attr._replace(ctime=seconds, ctimensec=nanoseconds)
+    inode.times_dirty = True
+    sb.inodes.changed()
+    try:
+        await flush_times(sb, inode)
+    except OSError:
+        pass
 
 
 async def sync(sb: Superblock, inode: Inode) -> None:
