@@ -1,5 +1,5 @@
 """The writeback cache (WRITEBACK_CACHE agreed): what goes to the daemon and when, as
-measured on Linux 6.18 with passthrough_ll -o writeback (docs/decisions.md D23)."""
+measured on Linux 6.18 with passthrough_ll -o writeback (docs/decisions.md D24)."""
 
 from __future__ import annotations
 

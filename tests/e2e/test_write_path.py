@@ -115,7 +115,7 @@ def _kernel_failures(daemon: str) -> dict[int, list[str]]:
     """Subtests that fail on kernel FUSE too (measured on Linux 6.18, the daemon as an
     ordinary user on a mount made for it).  passthrough_ll -o writeback opens O_WRONLY files
     O_RDWR itself (the writeback cache may read a page to complete a partial write), so an
-    O_WRONLY open of a mode 0200 file is EACCES for a non-root daemon (docs/decisions.md D23)."""
+    O_WRONLY open of a mode 0200 file is EACCES for a non-root daemon (docs/decisions.md D24)."""
     if daemon.endswith("-writeback") and os.geteuid():
         return {53: ["do_test_open_acc() - open: Permission denied"]}
     return {}

@@ -1,4 +1,4 @@
-"""The writeback cache with a real daemon that asks for it (D23): fuse-overlayfs (writeback
+"""The writeback cache with a real daemon that asks for it (D24): fuse-overlayfs (writeback
 on by default) over a lower layer holding a hard link.
 
 fuse-overlayfs gives the two names of the lower hard link one node but copies up only the

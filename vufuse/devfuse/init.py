@@ -35,7 +35,7 @@ OFFERED_FLAGS: int = (
     | F.FLOCK_LOCKS  # the same for flock(2)
     | F.ATOMIC_O_TRUNC  # OPEN carries O_TRUNC, no SETATTR after it (file.py, provider_write.py)
     | F.REQUEST_TIMEOUT  # connection.py aborts on a request older than the daemon's timeout
-    | F.WRITEBACK_CACHE  # writeback.py: dirty pages, local size and times (D23)
+    | F.WRITEBACK_CACHE  # writeback.py: dirty pages, local size and times (D24)
 )
 """Never PASSTHROUGH, DAX, SUBMOUNTS, OVER_IO_URING,
 EXPORT_SUPPORT, POSIX_ACL, HANDLE_KILLPRIV (v1): not emulated yet.  ABORT_ERROR only changes

@@ -1,7 +1,8 @@
 """Writing to open files (Linux fs/fuse/file.c write side): WRITE through the page cache or
 direct, FSYNC/FSYNCDIR, FALLOCATE, COPY_FILE_RANGE, LSEEK.
 
-Writes are write-through, as without WRITEBACK_CACHE (not offered): each write(2) becomes
+Under WRITEBACK_CACHE a cached write only dirties pages (writeback.py); otherwise writes are
+write-through, as the kernel without it: each write(2) becomes
 WRITEs of at most max_write bytes and max_pages pages (one page each without BIG_WRITES) that
 carry FUSE_WRITE_CACHE; whole pages written go into the page cache, cached pages partly
 written are updated, and i_size grows to the end of what the daemon accepted.  O_APPEND writes

@@ -1,5 +1,5 @@
 """The writeback cache (FUSE_WRITEBACK_CACHE; Linux fs/fuse/file.c write_begin/write_end,
-writepages, fuse_flush_times; docs/decisions.md D23).
+writepages, fuse_flush_times; docs/decisions.md D24).
 
 With it agreed, write(2) only dirties pages of the inode's page cache: a partly written page
 that is not cached and lies inside i_size is read first (one READ through the writing file:
