@@ -6,8 +6,9 @@ What goes on the wire follows iattr_to_fattr: a time given explicitly is sent wi
 FATTR_ATIME/FATTR_MTIME, UTIME_NOW adds FATTR_ATIME_NOW/FATTR_MTIME_NOW; a size change alone
 (truncate(2), ftruncate(2), O_TRUNC) sends no time at all -- the daemon updates mtime, as for
 a write (measured on Linux 6.18: SIZE|LOCKOWNER, plus FH for ftruncate); ctime is sent only
-under a writeback cache (writeback.py: there "now" is a value and a truncate adds times).  ftruncate's FATTR_FH carries its handle;
-O_TRUNC without ATOMIC_O_TRUNC does not (fuse_setattr drops the file for ATTR_OPEN).
+under a writeback cache (writeback.py: there "now" is a value and a truncate adds times).
+ftruncate's FATTR_FH carries its handle; O_TRUNC without ATOMIC_O_TRUNC does not
+(fuse_setattr drops the file for ATTR_OPEN).
 Clearing set-user/group-ID bits on chown and truncate is FATTR_KILL_SUIDGID under
 HANDLE_KILLPRIV_V2, else a FATTR_MODE we add.
 Under ``default_permissions`` the checks of setattr_prepare apply (EPERM, EACCES).
