@@ -228,3 +228,26 @@ async def test_create_joins_the_writers() -> None:
         await handle.flush()
         assert daemon.node("new").data == b"fresh"
         assert daemon.of(O.WRITE)[-1].arg.fh == handle.file.fh
+
+
+async def test_fsync_waits_for_a_writeback_in_flight() -> None:
+    """fuse_sync_writes: an fsync that finds nothing dirty still waits for the WRITE a close
+    has in flight, so FSYNC never overtakes it."""
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        _, first = await _open(fs, b"hello.txt", os.O_RDWR)
+        _, second = await _open(fs, b"hello.txt", os.O_RDWR)
+        await first.write(0, b"Y")
+        daemon.holds[O.WRITE] = release = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first.flush)
+            with trio.fail_after(10):
+                while not daemon.count(O.WRITE):
+                    await trio.sleep(0.01)
+            nursery.start_soon(second.fsync)
+            for _ in range(20):
+                await trio.sleep(0.01)
+            assert daemon.count(O.FSYNC) == 0
+            release.set()
+        ops = _opcodes(daemon)
+        assert ops.index(O.WRITE) < ops.index(O.FSYNC)

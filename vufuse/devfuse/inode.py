@@ -74,6 +74,7 @@ class Inode:
     dirty: set[int] = field(default_factory=set)
     times_dirty: bool = False
     writers: list[Any] = field(default_factory=list)
+    writeback_lock: Any = None  # a trio.Lock, made by writeback.py when first needed
 
     @property
     def file_type(self) -> int:

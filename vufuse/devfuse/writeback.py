@@ -20,6 +20,8 @@ import stat
 import time
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from hypervisor.provider import Caller
 from vufuse import protocol as p
 
@@ -127,8 +129,22 @@ def _write_file(inode: Inode) -> Any:
     return None
 
 
+def _lock(inode: Inode) -> trio.Lock:
+    """One writeback at a time per inode: an fsync or close that finds nothing dirty still
+    waits for the WRITEs another task has in flight (fuse_sync_writes)."""
+    if inode.writeback_lock is None:
+        inode.writeback_lock = trio.Lock()
+    lock: trio.Lock = inode.writeback_lock
+    return lock
+
+
 async def write_pages(sb: Superblock, inode: Inode) -> None:
     """Send every dirty page of ``inode`` (writepages), runs clamped to i_size."""
+    async with _lock(inode):
+        await _write_pages(sb, inode)
+
+
+async def _write_pages(sb: Superblock, inode: Inode) -> None:
     if not inode.dirty:
         return
     file = _write_file(inode)
@@ -207,7 +223,8 @@ async def sync(sb: Superblock, inode: Inode) -> None:
     """write_inode_now: dirty pages, then the times."""
     if not enabled(sb):
         return
-    try:
-        await write_pages(sb, inode)
-    finally:
-        await flush_times(sb, inode)
+    async with _lock(inode):
+        try:
+            await _write_pages(sb, inode)
+        finally:
+            await flush_times(sb, inode)
