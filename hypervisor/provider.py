@@ -304,6 +304,11 @@ class Provider(ABC):
         reused."""
         return False
 
+    def known_size(self, ino: int) -> int | None:
+        """The size the provider already holds for `ino` without asking anyone (the kernel's
+        i_size: what mmap sizes its mapping by, with no GETATTR), or None if it has none."""
+        return None
+
     def hold(self, ino: int) -> None:  # noqa: B027 - an optional hook
         """The hypervisor keeps `ino` across calls (a cwd stand-in, an O_PATH fd): the
         provider must not forget it (FUSE: no FORGET) until :meth:`unhold` (the kernel's

@@ -16,6 +16,7 @@ import resource
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -127,6 +128,7 @@ class Session:
         self.low_fds = LowFdStandIns()
         self.fd_drops = DeathWatch()
         self.signal_watch = SignalWatch()
+        self.signal_watch.give_up = self._answer_interrupted
         self.fifos = FifoDirectory(self.runtime_dir + b"/fifo")
         self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
@@ -275,6 +277,8 @@ class Session:
                 waiters.cancel_scope.cancel()
 
             async def signals() -> None:
+                if threading.current_thread() is not threading.main_thread():
+                    return  # signals reach only the main thread: the embedder's business
                 with trio.open_signal_receiver(*_ENDING_SIGNALS) as received:
                     async for signum in received:
                         log.debug("vufuse got signal %d: ending the session", signum)
@@ -343,6 +347,14 @@ class Session:
         except OSError as error:
             if error.errno != errno.ENOENT:  # ENOENT: the caller is gone or was interrupted
                 log.debug("respond failed", exc_info=True)
+
+    def _answer_interrupted(self, notification_id: int) -> None:
+        """EINTR now for a call whose provider has not answered its interrupt (signals.py)."""
+        try:
+            self.tracer.respond(notification_id, error=errno.EINTR)
+        except OSError as failure:
+            if failure.errno != errno.ENOENT:
+                log.debug("answering an interrupted call failed", exc_info=True)
 
     def _describe_args(self, notification: Any) -> str:
         return _describe_args(self.tracer, notification)

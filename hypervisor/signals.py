@@ -13,10 +13,18 @@ it had an answer gets EINTR.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
 
 POLL = 0.02
 """Seconds a call runs before its thread's signals are looked at, and between two looks."""
+GIVE_UP = 2.0
+"""Seconds an interrupted call may still wait for its provider's answer before its caller is
+answered EINTR anyway.  The kernel waits for ever (a hung daemon keeps a caller that caught
+SIGINT stuck); we let the caller go, and the handler finishes in the background — its late
+answer is dropped, what it acquired (a lookup, an open file) is kept or released by the
+provider's own bookkeeping (decisions D21)."""
 
 
 def interrupting_signals(tid: int) -> int:
@@ -44,6 +52,9 @@ class SignalWatch:
 
     def __init__(self) -> None:
         self._calls: dict[int, tuple[int, trio.CancelScope, float]] = {}
+        self._cancelled_at: dict[int, float] = {}
+        #: Answers notification `id` with EINTR (the session's tracer); set by the session.
+        self.give_up: Callable[[int], None] = lambda notification_id: None
 
     def enter(self, notification_id: int, tid: int, scope: trio.CancelScope) -> None:
         """A call starts being handled."""
@@ -52,6 +63,7 @@ class SignalWatch:
     def leave(self, notification_id: int) -> None:
         """A call is answered."""
         self._calls.pop(notification_id, None)
+        self._cancelled_at.pop(notification_id, None)
 
     async def run(self) -> None:
         """Look at the threads of long calls every POLL seconds (the session's task)."""
@@ -59,7 +71,15 @@ class SignalWatch:
             await trio.sleep(POLL)
             if not self._calls:
                 continue
-            old = trio.current_time() - POLL
-            for tid, scope, started in list(self._calls.values()):
-                if started <= old and not scope.cancel_called and interrupting_signals(tid):
-                    scope.cancel()
+            now = trio.current_time()
+            for notification_id, (tid, scope, started) in list(self._calls.items()):
+                if not scope.cancel_called:
+                    if started <= now - POLL and interrupting_signals(tid):
+                        scope.cancel()
+                        self._cancelled_at[notification_id] = now
+                    continue
+                cancelled = self._cancelled_at.get(notification_id)
+                if cancelled is not None and now - cancelled >= GIVE_UP:
+                    del self._cancelled_at[notification_id]  # once
+                    if interrupting_signals(tid) != -1:  # a dead caller needs no answer
+                        self.give_up(notification_id)

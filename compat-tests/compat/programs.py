@@ -47,7 +47,8 @@ def _prepare_ext4(context: Context) -> None:
     # mkfs -d copies owners from the tree: give it the session's user, as the other programs'
     # trees are, or the 0600 file would be unreadable to the ordinary user for that reason only.
     chown_tree(context.workspace.src, context.uid, context.gid)
-    run_checked(["mkfs.ext4", "-q", "-F", "-d", src, image, "64M"])
+    owner = f"root_owner={context.uid}:{context.gid}"
+    run_checked(["mkfs.ext4", "-q", "-F", "-E", owner, "-d", src, image, "64M"])
     # mkfs adds a root-owned 0700 lost+found that the tree doesn't have (and that an ordinary
     # user can't list); the image should hold exactly the fixture tree.
     run_checked(["debugfs", "-w", "-R", "rmdir lost+found", image])

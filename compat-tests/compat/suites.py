@@ -116,6 +116,10 @@ def judge(stdout: str, stderr: str, status: int | None, limit: float) -> tuple[S
         return Status.FAIL, f"{summary}: {shown}{more}", details
     if counts.get("skipped"):
         return Status.FAIL, f"{summary}: a skipped test is not a pass", details
+    if status > 128:
+        # Killed from outside (not by our limit): where it was says more than pytest's banner.
+        reason = f"killed by signal {status - 128}, {summary}, in {_last_test(stdout)}"
+        return Status.FAIL, reason, details
     cause = first_meaningful_line(stderr) or first_meaningful_line(stdout[-2000:])
     return Status.FAIL, f"exit {status}, {summary}: {cause}", details
 

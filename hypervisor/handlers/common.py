@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import os
@@ -111,6 +112,12 @@ async def resolve(
         if not path and at_flags & AT_EMPTY_PATH:
             if not base.is_virtual and not real_too:
                 raise LetKernel
+            if isinstance(base, VirtualLocation):
+                # The fd's location carries the attributes of its open: no walk answered now,
+                # so nothing here may stand for a fresh getattr (metadata._fresh).
+                base = dataclasses.replace(
+                    base, attrs=dataclasses.replace(base.attrs, valid_until=0.0)
+                )
             return Resolution(base, base.is_virtual)
         if isinstance(base, RealLocation) and path:
             call.lexical_key = (base.path if base.path != b"/" else b"") + b"/" + path

@@ -21,6 +21,7 @@ from collections import OrderedDict
 
 from ..abi import O_ACCMODE, O_RDONLY, O_RDWR, O_WRONLY
 from ..dispatch import CONTINUE, Call, Dispatcher, Reply
+from ..paths import VirtualLocation
 from ..vfd import OpenFileDescription
 from .common import LetKernel, error, kernel_unless_virtual, virtual_fd
 
@@ -74,6 +75,17 @@ def _cloexec(tid: int, fd: int) -> bool:
             if line.startswith("flags:"):
                 return bool(int(line.split()[1], 8) & O_CLOEXEC_FDINFO)
     return False
+
+
+async def _mapping_size(call: Call, location: VirtualLocation) -> int:
+    """The size a mapping of the file gets: the kernel maps by i_size as its own writes left
+    it, without a GETATTR (a daemon that lags behind them — pyfuse3's tmpfs example under
+    sqlite's one-byte-per-page growth of -shm — must not make the pages past its idea of the
+    end SIGBUS)."""
+    known = location.mount.provider.known_size(location.ino)
+    if known is not None:
+        return known
+    return (await location.mount.provider.getattr(location.ino, caller=call.caller)).size
 
 
 async def _snapshot(call: Call, description: OpenFileDescription) -> int:
@@ -151,9 +163,12 @@ async def _swap_locked(call: Call, description: OpenFileDescription, fd: int) ->
     shared = low_fds.mapped_stand_in(description.location)
     if shared is None:
         location = description.location
-        size = (await location.mount.provider.getattr(location.ino, caller=call.caller)).size
+        size = await _mapping_size(call, location)
         async with description.lock:
             contents = await _read_whole(call, description, size) if size else b""
+        if len(contents) < size:
+            # The page cache past what the daemon returned reads as zeros up to i_size.
+            contents += bytes(size - len(contents))
         holder = _pidfd_getfd(call, fd)
         theirs = await low_fds.create(description, holder, contents, size, call.caller,
                                       call.tgid, mapped=True)

@@ -71,3 +71,10 @@ def test_a_hung_test_syscalls_names_the_subtest_it_hung_after(tmp_path: Path) ->
     assert row.status is Status.FAIL
     assert "10/10 subtests OK, then hung after subtest 10" in row.reason
     assert _cell(row) == "❌ 10/10 + hang"
+
+
+def test_a_run_killed_from_outside_names_the_signal_and_the_test() -> None:
+    started = "=== test session starts ===\ntest/test_fs.py::test_open_read PASSED [ 50%]\n"
+    status, reason, _ = judge(started, "", 143, 600)
+    assert status is Status.FAIL
+    assert reason == "killed by signal 15, no summary, in test/test_fs.py::test_open_read"

@@ -121,3 +121,27 @@ async def test_timeout_is_offered_and_capped(autojump_clock: trio.testing.MockCl
         assert daemon.init_request is not None
         assert p.offered_flags(daemon.init_request) & p.InitFlag.REQUEST_TIMEOUT
         assert fs.connection.request_timeout == 25
+
+
+async def test_init_never_answered_fails_waiters_with_enotconn(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Beyond the kernel (no timeout before INIT): with a mount default, a daemon that never
+    answers INIT fails the callers waiting for it with ENOTCONN after that long."""
+    async with mounted(ignore_init=True, wait_init=False, request_timeouts=(20, 0)) as (fs, _):
+        started = trio.current_time()
+        with pytest.raises(OSError) as waited:
+            await fs.lookup(1, b"hello.txt")
+        assert waited.value.errno == errno.ENOTCONN
+        assert 20 <= trio.current_time() - started <= 21
+        assert not await fs.wait_initialized(1)
+
+
+async def test_init_never_answered_without_timeout_waits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with mounted(ignore_init=True, wait_init=False) as (fs, _):
+        with trio.move_on_after(3600):
+            await fs.lookup(1, b"hello.txt")
+            raise AssertionError("answered without INIT")
+        assert fs.connection.connected

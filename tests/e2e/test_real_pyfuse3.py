@@ -64,3 +64,28 @@ finish
 """)
     check_compared(run.output, run.status)
     assert "3" in run.output.splitlines(), run.output
+
+
+def test_tmpfs_sqlite_wal(sessions: Sessions) -> None:
+    """sqlite in WAL mode on pyfuse3's tmpfs.py example: its -shm file grows by one-byte
+    writes at each page end, which tmpfs.py stores short (it doesn't fill the hole); the
+    kernel still maps the pages up to its own i_size and reads zeros past what the daemon
+    returned — so must we, or sqlite dies of SIGBUS."""
+    python, examples = real_pyfuse3()
+    run = sessions.run(f"""\
+mkdir mnt
+{python} {examples}/tmpfs.py "$PWD/mnt" 2>daemon.err &
+daemon=$!
+wait_mounted "$PWD/mnt" || {{ cat daemon.err; exit 1; }}
+(cd mnt && sqlite3 wal.db "pragma journal_mode=wal;
+  create table t(k integer primary key, v text);
+  with recursive c(x) as (select 1 union all select x+1 from c where x<2000)
+    insert into t select x, printf('row %d', x) from c;
+  select count(*), sum(k) from t;
+  pragma integrity_check;"); echo "sqlite rc=$?"
+fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
+wait $daemon; echo "daemon rc=$?"
+""")
+    lines = run.output.splitlines()
+    assert run.status == 0, run.output
+    assert lines[:5] == ["wal", "2000|2001000", "ok", "sqlite rc=0", "unmount rc=0"], run.output

@@ -96,3 +96,61 @@ def alive(pid: int) -> bool:
             return file.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return False
+
+
+#: What the scripted daemon's names give (probe.py), as on the kernel -- except the four
+#: header lies, where the kernel leaves the caller waiting (docs/decisions.md D14).
+EXPECTED_REPLIES = {
+    "stat:good": "ok -rw-r--r--",
+    "stat:bad-unique": "ok -rw-r--r--",  # the stray reply is dropped, the right one taken
+    "stat:short": "EIO",
+    "stat:oversized": "EIO",
+    "stat:lie-short": "EIO",  # kernel: waits for ever
+    "stat:lie-long": "EIO",  # kernel: waits for ever
+    "stat:err-range": "EIO",  # kernel: waits for ever
+    "stat:err-positive": "EIO",  # kernel: waits for ever
+    "stat:bad-mode": "EIO",
+    "stat:huge-size": "EIO",
+    "stat:zero-nodeid": "ENOENT",  # a negative entry, not an error
+    "stat:flip": "EIO",  # GETATTR says another type: the inode is bad
+    "list:slashdir": "EIO",
+    "list:nuldir": "ok a",  # the kernel hands the name over; getdents readers stop at the NUL
+    "read:good": "ok good data",
+}
+
+#: The kernel's outcomes of `hostile_tracee.py MNT calls` on a memfs mount.
+KERNEL_CALLS = """\
+openat-bad-path EFAULT
+stat-bad-buffer EFAULT
+statx-bad-buffer EFAULT
+fstat-bad-buffer EFAULT
+read-bad-buffer EFAULT
+pread-bad-buffer EFAULT
+write-bad-buffer EFAULT
+getdents-bad-buffer EFAULT
+readlink-bad-buffer EFAULT
+rename-bad-path EFAULT
+link-bad-path EFAULT
+getdents-after-fault ok
+read-huge ok 10
+readlink-huge ok 4
+getxattr-huge ok 1
+setxattr-huge E2BIG
+lseek-far ok 4611686018427387904
+read-past-end ok 0
+renameat2-flags EINVAL
+lseek-whence EINVAL
+open-tmpfile-rdonly EINVAL
+fcntl-cmd EINVAL
+faccessat2-flags EINVAL
+statx-flags EINVAL
+utimensat-nsec EINVAL
+fallocate-mode EOPNOTSUPP
+flock-op EINVAL
+setxattr-flags EINVAL
+path-4095 ok
+path-4096 ENAMETOOLONG
+name-256 ENOENT
+name-255 ENOENT
+still-reads 0123456789
+"""

@@ -10,45 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reliabilityhelp import run_session
+from reliabilityhelp import KERNEL_CALLS, run_session
 
 pytestmark = pytest.mark.e2e
 
-KERNEL_CALLS = """\
-openat-bad-path EFAULT
-stat-bad-buffer EFAULT
-statx-bad-buffer EFAULT
-fstat-bad-buffer EFAULT
-read-bad-buffer EFAULT
-pread-bad-buffer EFAULT
-write-bad-buffer EFAULT
-getdents-bad-buffer EFAULT
-readlink-bad-buffer EFAULT
-rename-bad-path EFAULT
-link-bad-path EFAULT
-getdents-after-fault ok
-read-huge ok 10
-readlink-huge ok 4
-getxattr-huge ok 1
-setxattr-huge E2BIG
-lseek-far ok 4611686018427387904
-read-past-end ok 0
-renameat2-flags EINVAL
-lseek-whence EINVAL
-open-tmpfile-rdonly EINVAL
-fcntl-cmd EINVAL
-faccessat2-flags EINVAL
-statx-flags EINVAL
-utimensat-nsec EINVAL
-fallocate-mode EOPNOTSUPP
-flock-op EINVAL
-setxattr-flags EINVAL
-path-4095 ok
-path-4096 ENAMETOOLONG
-name-256 ENOENT
-name-255 ENOENT
-still-reads 0123456789
-"""
 
 
 def _on_memfs(mode: str, tmp_path: Path) -> list[str]:

@@ -11,27 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from reliabilityhelp import EXPECTED_REPLIES as EXPECTED
 from reliabilityhelp import run_session
 
 pytestmark = pytest.mark.e2e
 
-EXPECTED = {
-    "stat:good": "ok -rw-r--r--",
-    "stat:bad-unique": "ok -rw-r--r--",  # the stray reply is dropped, the right one taken
-    "stat:short": "EIO",
-    "stat:oversized": "EIO",
-    "stat:lie-short": "EIO",
-    "stat:lie-long": "EIO",  # kernel: waits for ever
-    "stat:err-range": "EIO",  # kernel: waits for ever
-    "stat:err-positive": "EIO",  # kernel: waits for ever
-    "stat:bad-mode": "EIO",
-    "stat:huge-size": "EIO",
-    "stat:zero-nodeid": "ENOENT",  # a negative entry, not an error
-    "stat:flip": "EIO",  # GETATTR says another type: the inode is bad
-    "list:slashdir": "EIO",
-    "list:nuldir": "ok a",  # the kernel hands the name over; getdents readers stop at the NUL
-    "read:good": "ok good data",
-}
 
 
 def test_malformed_replies_are_eio_and_everything_else_carries_on(tmp_path: Path) -> None:

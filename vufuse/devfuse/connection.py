@@ -382,8 +382,21 @@ class Connection:
 
         Like fuse_check_timeout: every :data:`TIMEOUT_CHECK_INTERVAL` seconds, any request
         (background ones too) sent more than ``request_timeout`` seconds ago aborts the
-        connection -- the daemon is taken for hung; every waiter is released.
+        connection -- the daemon is taken for hung; every waiter is released.  INIT itself
+        is held to the mount's default (the kernel has none before INIT): a daemon that never
+        answers it then fails its waiting callers with ENOTCONN instead of holding them.
         """
+        for_init = effective_request_timeout(
+            0, self.default_request_timeout, self.max_request_timeout
+        )
+        if for_init:
+            with trio.move_on_after(for_init):
+                await self._initialized.wait()
+            if not self._initialized.is_set():
+                log.warning("FUSE daemon did not answer INIT within %d s: connection aborted",
+                            for_init)  # fmt: skip
+                self.abort()
+                return
         await self._initialized.wait()
         timeout = self.request_timeout
         if not timeout or not self.usable:

@@ -199,6 +199,11 @@ class FuseProvider(ProviderWriteMixin, Provider):
             valid_until = min(dentry.deadline, inode.attr_deadline)
         return attributes(self.sb, inode, inode.attr, valid_until)
 
+    def known_size(self, ino: int) -> int | None:
+        """i_size: the cached attributes' size as writes keep it, stale or not."""
+        inode = self.sb.inodes.find(ino)
+        return None if inode is None else int(inode.attr.size)
+
     async def getattr(self, ino: int, *, caller: Caller | None = None) -> Attributes:
         """GETATTR (or the attribute cache)."""
         self.sb.check_allowed(caller)
