@@ -251,3 +251,18 @@ async def test_fsync_waits_for_a_writeback_in_flight() -> None:
             release.set()
         ops = _opcodes(daemon)
         assert ops.index(O.WRITE) < ops.index(O.FSYNC)
+
+
+async def test_open_o_trunc_drops_dirty_pages() -> None:
+    """fuse_finish_open under ATOMIC_O_TRUNC: i_size 0 and the whole page cache gone, dirty
+    pages too; a later write past the old data reads zeroes before it, not stale bytes."""
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE, F.ATOMIC_O_TRUNC)
+        attrs, handle = await _open(fs, b"hello.txt", os.O_RDWR)
+        await handle.write(0, b"stale data")
+        again = await fs.open(attrs.node, os.O_RDWR | os.O_TRUNC)
+        await again.write(20, b"x")
+        assert await again.read(0, 100) == bytes(20) + b"x"
+        await again.flush()
+        await handle.flush()
+        assert daemon.node("hello.txt").data == bytes(20) + b"x"

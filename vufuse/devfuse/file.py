@@ -116,6 +116,7 @@ class FuseFile:
         if atomic_trunc:
             # fuse_finish_open: the daemon truncated; i_size 0, new size and times to fetch.
             inode.attr = inode.attr._replace(size=0)
+            inode.dirty.clear()  # truncate_pagecache(0): dirty pages go too
             inode.invalidate_pages()
             sb.inodes.invalidate_attr(inode)
         inode.opens += 1

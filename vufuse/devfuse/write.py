@@ -326,6 +326,7 @@ async def lseek(
 async def _seek_data_hole(file: FuseFile, offset: int, whence: int, caller: Caller | None) -> int:
     sb, inode = file.sb, file.inode
     connection = sb.connection
+    await writeback.write_pages(sb, inode)  # the daemon can only find data it has
     if not connection.no_lseek:
         arg = p.LseekIn(fh=file.fh, offset=offset, whence=whence)
         try:
