@@ -266,3 +266,24 @@ async def test_open_o_trunc_drops_dirty_pages() -> None:
         await again.flush()
         await handle.flush()
         assert daemon.node("hello.txt").data == bytes(20) + b"x"
+
+
+async def test_periodic_writeback_sends_expired_dirty_pages(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The flusher: pages dirty for longer than DIRTY_EXPIRE go out without close or fsync
+    (intervals shortened here; the defaults are the kernel's 5 s and 30 s)."""
+    from vufuse.devfuse import writeback
+
+    monkeypatch.setattr(writeback, "WAKE_INTERVAL", 0.01)
+    monkeypatch.setattr(writeback, "DIRTY_EXPIRE", 0.05)
+    async with mounted(**KEEP) as (fs, daemon):
+        agree(fs, F.WRITEBACK_CACHE)
+        _, handle = await _open(fs, b"hello.txt", os.O_RDWR)
+        await handle.write(0, b"P")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writeback.periodic, fs.sb)
+            with trio.fail_after(10):
+                while not daemon.count(O.WRITE) or not daemon.count(O.SETATTR):
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        assert daemon.node("hello.txt").data == b"Pello, world!\n"
+        assert daemon.count(O.FLUSH) == daemon.count(O.FSYNC) == 0

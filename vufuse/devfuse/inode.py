@@ -75,6 +75,7 @@ class Inode:
     times_dirty: bool = False
     writers: list[Any] = field(default_factory=list)
     writeback_lock: Any = None  # a trio.Lock, made by writeback.py when first needed
+    dirtied_at: float = 0.0  # trio time when the first of the current dirty pages was written
 
     @property
     def file_type(self) -> int:
@@ -152,6 +153,10 @@ class InodeTable:
         if inode is None:
             raise OSError(errno.ESTALE, f"FUSE nodeid {nodeid} is not cached")
         return inode
+
+    def values(self) -> list[Inode]:
+        """Every live inode (a copy: callers may await while walking it)."""
+        return list(self._inodes.values())
 
     def find(self, nodeid: int) -> Inode | None:
         """The live inode ``nodeid`` or None."""

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 F = p.InitFlag
 FATTR = p.SetattrValid
+WAKE_INTERVAL = 5.0
+"""Seconds between two passes of the periodic writeback (dirty_writeback_centisecs)."""
+DIRTY_EXPIRE = 30.0
+"""Seconds a page may stay dirty before the periodic pass writes it (dirty_expire_centisecs)."""
 DIRTY_LIMIT = 4096
 """Dirty pages (16 MiB) one inode may hold before its writes go out: the kernel's dirty
 throttling, reduced to a bound per inode."""
@@ -92,6 +96,8 @@ async def write(file: FuseFile, offset: int, data: bytes, caller: Caller | None)
         buffer = bytearray(page)
         buffer[lo - page_start : hi - page_start] = data[lo - offset : hi - offset]
         inode.pages[index] = bytes(buffer)
+        if not inode.dirty:
+            inode.dirtied_at = trio.current_time()
         inode.dirty.add(index)
         index += 1
     if end > inode.size:
@@ -228,3 +234,18 @@ async def sync(sb: Superblock, inode: Inode) -> None:
             await _write_pages(sb, inode)
         finally:
             await flush_times(sb, inode)
+
+
+async def periodic(sb: Superblock) -> None:
+    """The flusher thread: every WAKE_INTERVAL, write back inodes dirty for DIRTY_EXPIRE.
+    Runs until cancelled (start_fuse cancels it when the connection ends); a failed
+    writeback is only remembered by the kernel, so it is dropped here."""
+    while sb.connection.connected:
+        await trio.sleep(WAKE_INTERVAL)
+        now = trio.current_time()
+        for inode in sb.inodes.values():
+            if inode.dirty and now - inode.dirtied_at >= DIRTY_EXPIRE:
+                try:
+                    await sync(sb, inode)
+                except OSError:
+                    pass
