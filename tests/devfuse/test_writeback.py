@@ -239,16 +239,20 @@ async def test_fsync_waits_for_a_writeback_in_flight() -> None:
         _, second = await _open(fs, b"hello.txt", os.O_RDWR)
         await first.write(0, b"Y")
         daemon.holds[O.WRITE] = release = trio.Event()
+        fsync_early = -1
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(first.flush)
-            with trio.fail_after(10):
-                while not daemon.count(O.WRITE):
+            try:
+                nursery.start_soon(first.flush)
+                with trio.fail_after(10):
+                    while not daemon.count(O.WRITE):
+                        await trio.sleep(0.01)
+                nursery.start_soon(second.fsync)
+                for _ in range(20):
                     await trio.sleep(0.01)
-            nursery.start_soon(second.fsync)
-            for _ in range(20):
-                await trio.sleep(0.01)
-            assert daemon.count(O.FSYNC) == 0
-            release.set()
+                fsync_early = daemon.count(O.FSYNC)
+            finally:
+                release.set()  # never leave the held WRITE (and the test) hanging
+        assert fsync_early == 0
         ops = _opcodes(daemon)
         assert ops.index(O.WRITE) < ops.index(O.FSYNC)
 
