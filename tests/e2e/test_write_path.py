@@ -100,6 +100,8 @@ wait $daemon; echo "daemon rc=$?"
 SYSCALL_DAEMONS = {
     "passthrough_ll": '"$LIBFUSE/passthrough_ll" -f -o source={src} {mnt}',
     "passthrough_ll-writeback": '"$LIBFUSE/passthrough_ll" -f -o writeback -o source={src} {mnt}',
+    # passthrough_hp takes the writeback cache by default
+    "passthrough_hp": '"$LIBFUSE/passthrough_hp" --foreground {src} {mnt}',
     # High-level libfuse mirrors "/": the test runs in the source's image under the mount.
     "passthrough": '"$LIBFUSE/passthrough" -f {mnt}',
     "passthroughfs.py": '"$PY" "$EXAMPLES/passthroughfs.py" {src} {mnt}',
@@ -113,11 +115,19 @@ _SUBTEST = re.compile(r"^\s*(\d+) \[(.*)\] (.*)$")
 
 def _kernel_failures(daemon: str) -> dict[int, list[str]]:
     """Subtests that fail on kernel FUSE too (measured on Linux 6.18, the daemon as an
-    ordinary user on a mount made for it).  passthrough_ll -o writeback opens O_WRONLY files
-    O_RDWR itself (the writeback cache may read a page to complete a partial write), so an
-    O_WRONLY open of a mode 0200 file is EACCES for a non-root daemon (docs/decisions.md D24)."""
-    if daemon.endswith("-writeback") and os.geteuid():
-        return {53: ["do_test_open_acc() - open: Permission denied"]}
+    ordinary user on a mount made for it, and as root).  passthrough_ll -o writeback and
+    passthrough_hp (writeback by default) open O_WRONLY files O_RDWR themselves (the
+    writeback cache may read a page to complete a partial write), so an O_WRONLY open of a
+    mode 0200 file is EACCES for a non-root daemon (docs/decisions.md D24); passthrough_hp
+    also fails open(+, ..., 0000) with ENOENT, as root too."""
+    if not os.geteuid() and daemon.endswith("-writeback"):
+        return {}
+    denied = {53: ["do_test_open_acc() - open: Permission denied"]}
+    if daemon.endswith("-writeback"):
+        return denied
+    if daemon == "passthrough_hp":  # the same, and its own ENOENT for open(+, ..., 0000)
+        missing = ["do_test_open() - open: No such file or directory"]
+        return {27: missing, 28: missing, 29: missing, **(denied if os.geteuid() else {})}
     return {}
 
 
