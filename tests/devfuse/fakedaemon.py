@@ -246,7 +246,7 @@ class FakeDaemon:
         # By default the write-side flags are left out: tests agree to them explicitly.
         optional = (p.InitFlag.DONT_MASK | p.InitFlag.HANDLE_KILLPRIV_V2
                     | p.InitFlag.POSIX_LOCKS | p.InitFlag.FLOCK_LOCKS
-                    | p.InitFlag.ATOMIC_O_TRUNC)  # fmt: skip
+                    | p.InitFlag.ATOMIC_O_TRUNC | p.InitFlag.WRITEBACK_CACHE)  # fmt: skip
         want = self.want if self.want != -1 else p.offered_flags(request.arg) & ~optional
         answer = p.daemon_answer_init(
             request.arg, want, max_pages=self.max_pages, max_write=self.max_write,

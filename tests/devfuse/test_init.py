@@ -46,9 +46,9 @@ async def test_offer() -> None:
         assert offer is not None
         flags = p.offered_flags(offer)
         assert flags == init.OFFERED_FLAGS | F.INIT_EXT
+        assert flags & F.WRITEBACK_CACHE  # writeback.py
         for never in (
             F.PASSTHROUGH,
-            F.WRITEBACK_CACHE,
             F.EXPORT_SUPPORT,
             F.POSIX_ACL,
             F.SUBMOUNTS,

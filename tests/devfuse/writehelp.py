@@ -27,3 +27,4 @@ def agree(fs: FuseProvider, *flags: p.InitFlag, minor: int | None = None) -> Non
         negotiated, flags=negotiated.flags | extra,
         minor=negotiated.minor if minor is None else minor,
     )  # fmt: skip
+    fs.sb.apply_negotiated()

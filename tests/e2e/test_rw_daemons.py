@@ -217,9 +217,8 @@ def test_union_daemon_workload(sessions: Sessions, daemon: str) -> None:
     hides (without it the mount lists it, on the kernel too).  fuse-overlayfs gets no hard
     link in its lower layer: it gives both names one node but copies up only the name written
     through, so the two names no longer show one file -- unlike a real directory, on the
-    kernel too (there its writeback cache, which we do not offer, hides part of it: a `cp` of
-    the appended name copied the old bytes; with `-o writeback=0` the kernel shows exactly
-    what we show)."""
+    kernel too (with its writeback cache a `cp` of the appended name copies the old bytes;
+    test_writeback_cache.py pins that case against the kernel's own output)."""
     _need({"unionfs-fuse": "unionfs"}.get(daemon, daemon))
     _tree_tar(sessions.root, hard_link=daemon != "fuse-overlayfs")
     run = sessions.run(SNAPSHOT + WORK + WAIT_MOUNT + f"""\

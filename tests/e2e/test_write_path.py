@@ -58,13 +58,17 @@ fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
 wait $daemon; echo "daemon rc=$?"
 """
 
-DAEMONS = RW_DAEMONS
+DAEMONS = {
+    **RW_DAEMONS,
+    "passthrough_ll-writeback": ('"$LIBFUSE/passthrough_ll" -f -o writeback -o source="$PWD/src" '
+                                 '"$PWD/mnt"'),
+}
 
 
 @pytest.mark.parametrize("daemon", sorted(DAEMONS))
 def test_write_workload(sessions: Sessions, daemon: str) -> None:
-    if daemon == "passthrough_ll":
-        libfuse_example(daemon)
+    if daemon.startswith("passthrough_ll"):
+        libfuse_example("passthrough_ll")
     source = sessions.root / "tarsrc" / "x"
     (source / "y").mkdir(parents=True)
     (source / "empty").mkdir()
@@ -94,6 +98,9 @@ wait $daemon; echo "daemon rc=$?"
 
 SYSCALL_DAEMONS = {
     "passthrough_ll": '"$LIBFUSE/passthrough_ll" -f -o source={src} {mnt}',
+    "passthrough_ll-writeback": '"$LIBFUSE/passthrough_ll" -f -o writeback -o source={src} {mnt}',
+    # passthrough_hp takes the writeback cache by default
+    "passthrough_hp": '"$LIBFUSE/passthrough_hp" --foreground {src} {mnt}',
     # High-level libfuse mirrors "/": the test runs in the source's image under the mount.
     "passthrough": '"$LIBFUSE/passthrough" -f {mnt}',
     "passthroughfs.py": '"$PY" "$EXAMPLES/passthroughfs.py" {src} {mnt}',
@@ -105,6 +112,24 @@ NON_ROOT_SUBTESTS = 66
 _SUBTEST = re.compile(r"^\s*(\d+) \[(.*)\] (.*)$")
 
 
+def _kernel_failures(daemon: str) -> dict[int, list[str]]:
+    """Subtests that fail on kernel FUSE too (measured on Linux 6.18, the daemon as an
+    ordinary user on a mount made for it, and as root).  passthrough_ll -o writeback and
+    passthrough_hp (writeback by default) open O_WRONLY files O_RDWR themselves (the
+    writeback cache may read a page to complete a partial write), so an O_WRONLY open of a
+    mode 0200 file is EACCES for a non-root daemon (docs/decisions.md D24); passthrough_hp
+    also fails open(+, ..., 0000) with ENOENT, as root too."""
+    if not os.geteuid() and daemon.endswith("-writeback"):
+        return {}
+    denied = {53: ["do_test_open_acc() - open: Permission denied"]}
+    if daemon.endswith("-writeback"):
+        return denied
+    if daemon == "passthrough_hp":  # the same, and its own ENOENT for open(+, ..., 0000)
+        missing = ["do_test_open() - open: No such file or directory"]
+        return {27: missing, 28: missing, 29: missing, **(denied if os.geteuid() else {})}
+    return {}
+
+
 @pytest.mark.parametrize("daemon", sorted(SYSCALL_DAEMONS))
 def test_libfuse_test_syscalls(sessions: Sessions, daemon: str) -> None:
     """libfuse 3.14's test/test_syscalls.c on three daemons: every subtest OK, exit 0.
@@ -114,7 +139,7 @@ def test_libfuse_test_syscalls(sessions: Sessions, daemon: str) -> None:
     """
     libfuse_example("test_syscalls")
     if daemon != "passthroughfs.py":
-        libfuse_example(daemon)
+        libfuse_example(daemon.removesuffix("-writeback"))
     root = Path(tempfile.mkdtemp(prefix="vt.", dir="/tmp"))
     try:
         src, mnt = root / "s", root / "m"
@@ -130,8 +155,9 @@ def test_libfuse_test_syscalls(sessions: Sessions, daemon: str) -> None:
         if match:
             subtests.setdefault(int(match[1]), []).append(match[3].strip())
     failed = {n: verdicts for n, verdicts in subtests.items() if verdicts != ["OK"]}
-    assert not failed, run.output
+    assert failed == _kernel_failures(daemon), run.output
     expected = NON_ROOT_SUBTESTS if os.geteuid() else NON_ROOT_SUBTESTS - 8
     assert sorted(subtests) == list(range(1, expected + 1)), run.output
-    for line in ("test_syscalls rc=0", "unmount rc=0", "daemon rc=0"):
+    rc = "test_syscalls rc=1" if failed else "test_syscalls rc=0"
+    for line in (rc, "unmount rc=0", "daemon rc=0"):
         assert line in run.lines(), run.output

@@ -108,6 +108,11 @@ async def getattr(
         raise OSError(errno.EIO, "FUSE inode changed type")
     # The caller gets the reply even when it is too old to be cached (fuse_do_getattr).
     sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec, attr_version)
+    if sb.inodes.writeback_cache and inode.file_type == stat_module.S_IFREG:
+        # fuse_fillattr: size, mtime and ctime are the writeback cache's own
+        local = inode.attr
+        return out.attr._replace(size=local.size, mtime=local.mtime, mtimensec=local.mtimensec,
+                                 ctime=local.ctime, ctimensec=local.ctimensec)  # fmt: skip
     return out.attr
 
 

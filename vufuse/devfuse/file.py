@@ -18,6 +18,7 @@ from hypervisor.provider import Caller
 from vufuse import protocol as p
 
 from . import dir as fuse_dir
+from . import writeback
 from .connection import PAGE_SIZE
 from .init import MAX_READAHEAD, read_chunk_size
 from .inode import STATX_SIZE, Inode
@@ -47,6 +48,8 @@ class FuseFile:
         self.released = False
         #: Scrambled owner id once flock(2) went to the daemon (locks.py): RELEASE unlocks.
         self.flock_owner: int | None = None
+        if writeback.enabled(sb):
+            writeback.add_writer(self)  # OPEN and CREATE alike
 
     @property
     def is_dir(self) -> bool:
@@ -107,10 +110,13 @@ class FuseFile:
             open_flags &= ~FOPEN.DIRECT_IO
         open_flags &= ~FOPEN.PASSTHROUGH  # not offered: no backing file to pass through to
         if not open_flags & FOPEN.KEEP_CACHE:
+            if inode.dirty:  # invalidate_inode_pages2 launders dirty pages first
+                await writeback.write_pages(sb, inode)
             inode.invalidate_pages()
         if atomic_trunc:
             # fuse_finish_open: the daemon truncated; i_size 0, new size and times to fetch.
             inode.attr = inode.attr._replace(size=0)
+            inode.dirty.clear()  # truncate_pagecache(0): dirty pages go too
             inode.invalidate_pages()
             sb.inodes.invalidate_attr(inode)
         inode.opens += 1
@@ -132,6 +138,7 @@ class FuseFile:
         if size <= 0:
             return b""
         if self.direct_io:
+            await writeback.sync(self.sb, self.inode)
             return await self._read_direct(offset, size, caller)
         return await self._read_cached(offset, size, caller)
 
@@ -154,7 +161,11 @@ class FuseFile:
 
     async def _read_cached(self, offset: int, size: int, caller: Caller | None) -> bytes:
         inode = self.inode
-        if self.sb.inodes.auto_inval_data and offset + size > inode.size:
+        if (
+            self.sb.inodes.auto_inval_data
+            and not self.sb.inodes.writeback_cache  # i_size is ours: nothing to refresh
+            and offset + size > inode.size
+        ):
             # fuse_cache_read_iter: a read past EOF refreshes (possibly stale) i_size first.
             await fuse_dir.getattr(self.sb, inode, caller, fh=self.fh, mask=STATX_SIZE)
         end = min(offset + size, inode.size)
@@ -165,7 +176,9 @@ class FuseFile:
         pages = {index: inode.pages[index] for index in wanted if index in inode.pages}
         missing = [index for index in wanted if index not in pages]
         if missing:
-            pages.update(await self._fill(missing[0], last, caller))
+            filled = await self._fill(missing[0], last, caller)
+            pages.update({index: page for index, page in filled.items()
+                          if index not in inode.dirty})  # fmt: skip
         end = min(end, inode.size)  # a short read may have shrunk i_size
         data = b"".join(pages.get(index, bytes(PAGE_SIZE)) for index in range(first, last + 1))
         start = offset - first * PAGE_SIZE
@@ -207,12 +220,16 @@ class FuseFile:
                 break
             index += count
         if not inode.bad and inode.cache_epoch == epoch:
-            inode.pages.update(filled)
+            # Dirty pages of the writeback cache are newer than what the daemon has.
+            inode.pages.update({index: page for index, page in filled.items()
+                                if index not in inode.dirty})  # fmt: skip
         return filled
 
     def _short_read(self, end: int) -> None:
         """fuse_read_update_size: EOF came early, so i_size shrinks and attrs go stale."""
         inode = self.inode
+        if self.sb.inodes.writeback_cache:
+            return  # a hole before data still in the cache: the rest reads as zeroes
         if end < inode.size:
             inode.attr = inode.attr._replace(size=end)
             self.sb.inodes.invalidate_attr(inode)
@@ -223,7 +240,11 @@ class FuseFile:
         """FLUSH at every close(2) of a regular file (fuse_flush); ENOSYS is remembered."""
         self.inode.check()
         connection = self.sb.connection
-        if self.is_dir or self.open_flags & FOPEN.NOFLUSH or connection.no_flush:
+        if self.is_dir:
+            return
+        if writeback.enabled(self.sb):
+            await writeback.sync(self.sb, self.inode)  # write_inode_now, even with NOFLUSH
+        if self.open_flags & FOPEN.NOFLUSH or connection.no_flush:
             return
         arg = p.FlushIn(fh=self.fh, lock_owner=lock_owner)
         try:
@@ -239,8 +260,14 @@ class FuseFile:
         kernel's background release, and without credentials (uid/gid/pid 0)."""
         if self.released:
             return
-        self.released = True
         inode = self.inode
+        if writeback.enabled(self.sb) and not self.is_dir:
+            try:
+                await writeback.sync(self.sb, inode)  # fuse_release: write_inode_now
+            except OSError:
+                pass  # nobody to tell: close(2) already returned
+            writeback.remove_writer(self)
+        self.released = True
         if self.needs_release:
             arg = p.ReleaseIn(fh=self.fh, flags=self.flags & 0xFFFFFFFF)
             if self.flock_owner is not None:

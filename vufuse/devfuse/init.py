@@ -35,8 +35,9 @@ OFFERED_FLAGS: int = (
     | F.FLOCK_LOCKS  # the same for flock(2)
     | F.ATOMIC_O_TRUNC  # OPEN carries O_TRUNC, no SETATTR after it (file.py, provider_write.py)
     | F.REQUEST_TIMEOUT  # connection.py aborts on a request older than the daemon's timeout
+    | F.WRITEBACK_CACHE  # writeback.py: dirty pages, local size and times (D24)
 )
-"""Never PASSTHROUGH, DAX, SUBMOUNTS, OVER_IO_URING, WRITEBACK_CACHE,
+"""Never PASSTHROUGH, DAX, SUBMOUNTS, OVER_IO_URING,
 EXPORT_SUPPORT, POSIX_ACL, HANDLE_KILLPRIV (v1): not emulated yet.  ABORT_ERROR only changes
 what the daemon's read of the device returns after an abort (ECONNABORTED instead of ENODEV):
 that is the hypervisor's device emulation, so it is not offered from here."""

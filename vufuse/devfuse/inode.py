@@ -69,6 +69,13 @@ class Inode:
     #: it, as the kernel's unhashed dentry does), for rename's loop checks (namei.py).
     d_parent: Inode | None = field(default=None, repr=False)
     attributes_memo: Any = None  # (attr, valid_until, Attributes): provider.attributes() reuse
+    #: Writeback cache (writeback.py): pages written but not yet sent, whether the local
+    #: mtime/ctime are still to be sent (I_DIRTY_SYNC), the writable opens (write_files).
+    dirty: set[int] = field(default_factory=set)
+    times_dirty: bool = False
+    writers: list[Any] = field(default_factory=list)
+    writeback_lock: Any = None  # a trio.Lock, made by writeback.py when first needed
+    dirtied_at: float = 0.0  # trio time when the first of the current dirty pages was written
 
     @property
     def file_type(self) -> int:
@@ -94,8 +101,16 @@ class Inode:
             raise OSError(errno.EIO, "FUSE inode is bad")
 
     def invalidate_pages(self) -> None:
-        """invalidate_inode_pages2: drop the page cache (and the readdir cache)."""
-        self.pages.clear()
+        """invalidate_inode_pages2: drop the page cache (and the readdir cache).
+
+        Dirty pages of a writeback cache stay: the kernel launders them to the daemon before
+        dropping them; callers that can wait write them back first (writeback.py), and one
+        that cannot must not lose them."""
+        if self.dirty:
+            for index in [index for index in self.pages if index not in self.dirty]:
+                del self.pages[index]
+        else:
+            self.pages.clear()
         self.dir_cache = None
         self.cache_epoch += 1
 
@@ -107,6 +122,9 @@ class InodeTable:
         self.clock = clock
         self.auto_inval_data = False
         self.explicit_inval_data = False
+        #: WRITEBACK_CACHE agreed: a regular file's size, mtime and ctime are owned here
+        #: (fuse_get_cache_mask), attribute replies never overwrite them.
+        self.writeback_cache = False
         self.readonly = False  # IS_RDONLY: a read-only superblock keeps its atimes
         #: fc->attr_version: sampled before a request whose reply carries attributes, so that
         #: a reply older than the inode's last change is recognised (change_attributes).
@@ -135,6 +153,10 @@ class InodeTable:
         if inode is None:
             raise OSError(errno.ESTALE, f"FUSE nodeid {nodeid} is not cached")
         return inode
+
+    def values(self) -> list[Inode]:
+        """Every live inode (a copy: callers may await while walking it)."""
+        return list(self._inodes.values())
 
     def find(self, nodeid: int) -> Inode | None:
         """The live inode ``nodeid`` or None."""
@@ -195,6 +217,9 @@ class InodeTable:
             return False
         inode.attr_version = self._next_version()
         old, old_deadline = inode.attr, inode.attr_deadline
+        if self.writeback_cache and inode.file_type == stat_module.S_IFREG:
+            attr = attr._replace(size=old.size, mtime=old.mtime, mtimensec=old.mtimensec,
+                                 ctime=old.ctime, ctimensec=old.ctimensec)  # fmt: skip
         inode.attr = attr
         inode.attr_deadline = deadline(self.clock(), valid, valid_nsec)
         inode.inval_mask = 0

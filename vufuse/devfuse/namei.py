@@ -20,6 +20,7 @@ from hypervisor.provider import Caller
 from vufuse import protocol as p
 
 from . import dir as fuse_dir
+from . import writeback
 from .file import KERNEL_O_LARGEFILE, FuseFile
 from .inode import Inode, deadline, invalid_attr
 from .permission import (
@@ -196,11 +197,13 @@ async def link(
     request = p.LinkRequest(sb.header(parent.nodeid, caller), p.LinkIn(oldnodeid=inode.nodeid),
                             name)  # fmt: skip
     try:
-        return await create_new_entry(sb, parent, name, request, inode.file_type, caller)
+        linked = await create_new_entry(sb, parent, name, request, inode.file_type, caller)
     except OSError as exc:
         if exc.errno == errno.EINTR:
             sb.inodes.invalidate_attr(inode)
         raise
+    await writeback.update_ctime(sb, linked)
+    return linked
 
 
 async def remove(
@@ -232,7 +235,10 @@ async def remove(
     dir_changed(sb, parent)
     entry_unlinked(sb, victim)
     sb.dentries.invalidate(parent.nodeid, name)
-    victim.holds -= 1
+    try:
+        await writeback.update_ctime(sb, victim)
+    finally:
+        victim.holds -= 1
     sb.inodes.release_if_unused(victim)
     await sb.flush_forgets()
 
@@ -284,6 +290,10 @@ async def rename(
             await permission(sb, target, MAY_WRITE, caller)
     await _send_rename(sb, old_parent, old_name, new_parent, new_name, flags, caller, target)
     _renamed(sb, source, target, flags)
+    # under a writeback cache the new ctimes go out now, before d_move (as fuse_rename_common)
+    await writeback.update_ctime(sb, source)
+    if target is not None:
+        await writeback.update_ctime(sb, target)
     dir_changed(sb, old_parent)
     if new_parent is not old_parent:
         dir_changed(sb, new_parent)

@@ -25,6 +25,7 @@ from vufuse import protocol as p
 from . import dir as fuse_dir
 from . import init as fuse_init
 from . import readdir as fuse_readdir
+from . import writeback
 from . import xattr as fuse_xattr
 from .connection import Connection
 from .file import FuseFile
@@ -292,11 +293,22 @@ async def start_fuse(
         max_request_timeout=max_request_timeout,
     )
     provider = FuseProvider(connection, options, **provider_options)  # type: ignore[arg-type]
-    nursery.start_soon(connection.receive_loop)
+    flusher = trio.CancelScope()
+
+    async def receive() -> None:
+        try:
+            await connection.receive_loop()
+        finally:
+            flusher.cancel()  # the periodic writeback ends with the connection
 
     async def negotiate() -> None:
         if await fuse_init.negotiate(connection) is not None:
             provider.sb.apply_negotiated()
+            if writeback.enabled(provider.sb):
+                with flusher:
+                    await writeback.periodic(provider.sb)
+
+    nursery.start_soon(receive)
 
     nursery.start_soon(negotiate)
     return provider

@@ -6,8 +6,9 @@ What goes on the wire follows iattr_to_fattr: a time given explicitly is sent wi
 FATTR_ATIME/FATTR_MTIME, UTIME_NOW adds FATTR_ATIME_NOW/FATTR_MTIME_NOW; a size change alone
 (truncate(2), ftruncate(2), O_TRUNC) sends no time at all -- the daemon updates mtime, as for
 a write (measured on Linux 6.18: SIZE|LOCKOWNER, plus FH for ftruncate); ctime is sent only
-under a writeback cache (never here: not offered).  ftruncate's FATTR_FH carries its handle;
-O_TRUNC without ATOMIC_O_TRUNC does not (fuse_setattr drops the file for ATTR_OPEN).
+under a writeback cache (writeback.py: there "now" is a value and a truncate adds times).
+ftruncate's FATTR_FH carries its handle; O_TRUNC without ATOMIC_O_TRUNC does not
+(fuse_setattr drops the file for ATTR_OPEN).
 Clearing set-user/group-ID bits on chown and truncate is FATTR_KILL_SUIDGID under
 HANDLE_KILLPRIV_V2, else a FATTR_MODE we add.
 Under ``default_permissions`` the checks of setattr_prepare apply (EPERM, EACCES).
@@ -18,12 +19,14 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_module
+import time
 
 from hypervisor.provider import UTIME_NOW, UTIME_OMIT, Caller, SetattrChanges, Timestamp
 from vufuse import protocol as p
 
 from . import dir as fuse_dir
-from .inode import Inode, invalid_attr
+from . import writeback
+from .inode import PAGE_SIZE, Inode, invalid_attr
 from .locks import lock_owner_id
 from .permission import MAY_WRITE, check_writable_mount, in_group, is_root, owner_or_capable
 from .permission import permission as check_permission
@@ -103,7 +106,12 @@ async def setattr(
         if chown or truncate:
             # fuse_setattr: the set-ID bits to clear are computed from fresh attributes.
             await fuse_dir.getattr(sb, inode, caller, fh=fh, force=True)
+    wb = is_reg and writeback.enabled(sb)
+    if wb and changes.size is None:
+        await writeback.sync(sb, inode)  # dirty data and times before a chmod/chown/utimes
     arg = _to_fattr(sb, inode, changes, caller, fh, lock_owner)
+    if wb:
+        arg = _local_times(arg, changes)
     request = p.SetattrRequest(sb.header(inode.nodeid, caller), arg)
     try:
         body = await sb.connection.call(request)
@@ -118,10 +126,51 @@ async def setattr(
         raise OSError(errno.EIO, "FUSE inode changed type")
     old_size = inode.attr.size
     sb.inodes.change_attributes(inode, out.attr, out.attr_valid, out.attr_valid_nsec)
+    if wb:
+        await _after_wb_setattr(sb, inode, out.attr, truncate=changes.size is not None)
+        return out.attr
     if is_reg and old_size != out.attr.size:
         # truncate_pagecache + invalidate_inode_pages2, whatever EXPLICIT_INVAL_DATA says.
         inode.invalidate_pages()
     return out.attr
+
+
+def _local_times(arg: p.SetattrIn, changes: SetattrChanges) -> p.SetattrIn:
+    """Under a writeback cache the times are ours (trust_local_cmtime): "now" is sent as a
+    value, not MTIME_NOW, a truncate sends MTIME and CTIME, and every change sends CTIME."""
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    valid = arg.valid | FATTR.CTIME
+    fields: dict[str, int] = {"ctime": seconds, "ctimensec": nanoseconds}
+    if changes.size is not None and not valid & FATTR.MTIME:
+        valid |= FATTR.MTIME
+        fields.update(mtime=seconds, mtimensec=nanoseconds)
+    for name, now_bit in (("atime", FATTR.ATIME_NOW), ("mtime", FATTR.MTIME_NOW)):
+        if valid & now_bit:
+            valid &= ~now_bit
+            fields.update({name: seconds, name + "nsec": nanoseconds})
+    return arg._replace(valid=int(valid), **fields)
+
+
+async def _after_wb_setattr(sb: Superblock, inode: Inode, attr: p.Attr, *, truncate: bool) -> None:
+    """The reply's times become the local ones; a truncate sets i_size, writes what stays
+    dirty below it (clamped), then drops the page cache (invalidate_inode_pages2)."""
+    inode.attr = inode.attr._replace(mtime=attr.mtime, mtimensec=attr.mtimensec,
+                                     ctime=attr.ctime, ctimensec=attr.ctimensec)  # fmt: skip
+    inode.times_dirty = False
+    sb.inodes.changed()
+    if not truncate or attr.size == inode.size:
+        return
+    inode.attr = inode.attr._replace(size=attr.size)
+    last = (attr.size + PAGE_SIZE - 1) // PAGE_SIZE
+    inode.dirty = {index for index in inode.dirty if index < last}
+    tail = attr.size % PAGE_SIZE
+    if tail and last - 1 in inode.pages:
+        page = inode.pages[last - 1]
+        inode.pages[last - 1] = page[:tail] + bytes(PAGE_SIZE - tail)
+    try:
+        await writeback.write_pages(sb, inode)
+    finally:
+        inode.invalidate_pages()
 
 
 def _to_fattr(

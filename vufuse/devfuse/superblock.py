@@ -67,6 +67,7 @@ class Superblock:
         negotiated = self.connection.negotiated
         self.inodes.auto_inval_data = negotiated.has(p.InitFlag.AUTO_INVAL_DATA)
         self.inodes.explicit_inval_data = negotiated.has(p.InitFlag.EXPLICIT_INVAL_DATA)
+        self.inodes.writeback_cache = negotiated.has(p.InitFlag.WRITEBACK_CACHE)
 
     async def flush_forgets(self) -> None:
         """Send the FORGETs owed for evicted inodes: one BATCH_FORGET from 7.16, else FORGETs.

@@ -1,7 +1,8 @@
 """Writing to open files (Linux fs/fuse/file.c write side): WRITE through the page cache or
 direct, FSYNC/FSYNCDIR, FALLOCATE, COPY_FILE_RANGE, LSEEK.
 
-Writes are write-through, as without WRITEBACK_CACHE (not offered): each write(2) becomes
+Under WRITEBACK_CACHE a cached write only dirties pages (writeback.py); otherwise writes are
+write-through, as the kernel without it: each write(2) becomes
 WRITEs of at most max_write bytes and max_pages pages (one page each without BIG_WRITES) that
 carry FUSE_WRITE_CACHE; whole pages written go into the page cache, cached pages partly
 written are updated, and i_size grows to the end of what the daemon accepted.  O_APPEND writes
@@ -21,6 +22,7 @@ from hypervisor.provider import Caller
 from vufuse import protocol as p
 
 from . import dir as fuse_dir
+from . import writeback
 from .connection import PAGE_SIZE
 from .file import FuseFile
 from .inode import Inode
@@ -133,6 +135,10 @@ async def write(
     negotiated = file.sb.connection.negotiated
     max_write = max(PAGE_SIZE, negotiated.max_write)
     direct = file.direct_io
+    if writeback.enabled(file.sb):
+        if not direct:
+            return await writeback.write(file, offset, data, caller)
+        await writeback.sync(file.sb, inode)  # a direct write goes after the cached ones
     if not direct:
         write_flags |= p.WriteFlag.CACHE
     written = 0
@@ -177,6 +183,8 @@ async def fsync(file: FuseFile, datasync: bool, caller: Caller | None) -> None:
     inode.check()
     connection = file.sb.connection
     is_dir = file.is_dir
+    if not is_dir:
+        await writeback.sync(file.sb, inode)  # pages, then the times (sync_inode_metadata)
     if connection.no_fsyncdir if is_dir else connection.no_fsync:
         return
     arg = p.FsyncIn(fh=file.fh, fsync_flags=int(p.FsyncFlag.FDATASYNC) if datasync else 0)
@@ -218,6 +226,7 @@ async def fallocate(
     if offset + length > MAX_FILE_SIZE:
         raise OSError(errno.EFBIG, "file too large")
     connection = file.sb.connection
+    await writeback.sync(file.sb, inode)
     if connection.no_fallocate:
         raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no FALLOCATE")
     arg = p.FallocateIn(fh=file.fh, offset=offset, length=length, mode=mode)
@@ -263,6 +272,8 @@ async def copy_file_range(
     ):
         raise OSError(errno.EINVAL, "overlapping copy within one file")
     connection = source.sb.connection
+    await writeback.sync(source.sb, source.inode)
+    await writeback.sync(target.sb, target.inode)
     if connection.no_copy_file_range:
         raise OSError(errno.EOPNOTSUPP, "FUSE daemon has no COPY_FILE_RANGE")
     length = min(length, 0xFFFFFFFF & ~(PAGE_SIZE - 1))  # the reply's size is 32 bits
@@ -315,6 +326,7 @@ async def lseek(
 async def _seek_data_hole(file: FuseFile, offset: int, whence: int, caller: Caller | None) -> int:
     sb, inode = file.sb, file.inode
     connection = sb.connection
+    await writeback.write_pages(sb, inode)  # the daemon can only find data it has
     if not connection.no_lseek:
         arg = p.LseekIn(fh=file.fh, offset=offset, whence=whence)
         try:
