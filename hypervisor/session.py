@@ -228,7 +228,7 @@ class Session:
             inode = socket_inode(real)
             description = self.vfds.get(inode) if inode is not None else None
             location = description.location if description is not None else None
-        return location.path if isinstance(location, VirtualLocation) else real
+        return location.shown_path if isinstance(location, VirtualLocation) else real
 
     # --- running ------------------------------------------------------------------------------
     async def run(

@@ -82,6 +82,8 @@ async def handle_getcwd(call: Call) -> Reply:
         return CONTINUE
     call.touched_virtual = True
     path = location.path + b"\0"
+    if location.mount.detached:  # lazily unmounted: the kernel's d_path can't reach it
+        path = b"(unreachable)" + location.shown_path + b"\0"
     if call.arg(1) < len(path):
         raise error(errno.ERANGE)
     call.write_memory(call.arg(0), path)

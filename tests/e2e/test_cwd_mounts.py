@@ -1,0 +1,100 @@
+"""A cwd inside a mount (issue 6): rmdir of a mountpoint and a plain unmount are EBUSY; after
+a lazy unmount the cwd keeps working, getcwd fails with ENOENT ("(unreachable)" from the
+syscall), /proc/self/cwd reads the path below the detached root and `..` from that root
+stays there; the cwd is inherited over fork and exec, not shared with a vfork child, and
+shared with a CLONE_FS child.  Every expected line is what the same script prints as root on
+kernel FUSE (passthrough_ll).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from e2ehelp import Sessions, libfuse_example
+
+pytestmark = pytest.mark.e2e
+
+CWD_SHARE = Path(__file__).with_name("cwd_share.c")
+
+LAZY = r"""
+B=$PWD
+mkdir -p src/sub mnt && echo data > src/sub/f
+"$LIBFUSE/passthrough_ll" -f -o source="$PWD/src" "$PWD/mnt" 2>daemon.err &
+d=$!
+wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+rmdir mnt 2>&1 | sed 's/^.*: //'; echo "rmdir rc=${PIPESTATUS[0]}"
+mkfifo "$B/go" "$B/done" "$B/ready"
+(
+  cd mnt/sub || exit 1
+  echo "in: $(/bin/pwd | sed "s#$B#B#") $(readlink /proc/self/cwd | sed "s#$B#B#")"
+  echo x > "$B/ready"
+  read x < "$B/go"
+  echo "after: $(/bin/pwd 2>&1) | $(readlink /proc/self/cwd)"
+  /usr/bin/python3 -c 'import os; print("getcwd:", os.getcwd())' 2>&1 | grep -o 'getcwd.*\|Errno.*'
+  echo "cat: $(cat f 2>&1)"
+  echo "ls: $(ls)"
+  cd .. 2>/dev/null; echo "up: $(readlink /proc/self/cwd) $(ls)"
+  cd .. 2>/dev/null; echo "up2: $(readlink /proc/self/cwd) $(ls)"
+  echo x > "$B/done"
+) &
+sub=$!
+read r < "$B/ready"
+fusermount3 -u mnt 2>&1 | sed 's/^.*: //'; echo "umount busy rc=${PIPESTATUS[0]}"
+fusermount3 -u -z mnt; echo "lazy rc=$?"
+echo "still listed: $(grep -c " $B/mnt " /proc/self/mounts)"
+echo x > "$B/go"
+read y < "$B/done"
+wait $sub
+wait $d; echo "daemon rc=$?"
+"""
+
+SHARE = r"""
+mkdir -p src/sub mnt && echo data > src/sub/f
+"$LIBFUSE/passthrough_ll" -f -o source="$PWD/src" "$PWD/mnt" 2>daemon.err &
+d=$!
+wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+./cwd_share "$PWD/mnt"
+fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
+wait $d; echo "daemon rc=$?"
+"""
+
+
+def test_lazy_unmount_under_a_cwd(sessions: Sessions) -> None:
+    libfuse_example("passthrough_ll")
+    run = sessions.run(LAZY, timeout=120)
+    assert run.status == 0, run.output
+    quotes = str.maketrans("‘’", "''")  # coreutils' quotes follow the locale
+    assert [line.translate(quotes) for line in run.lines()] == [
+        "Device or resource busy", "rmdir rc=1",
+        "in: B/mnt/sub B/mnt/sub",
+        "Device or resource busy", "umount busy rc=1",
+        "lazy rc=0", "still listed: 0",
+        "after: /bin/pwd: couldn't find directory entry in '../..' with matching i-node | /sub",
+        "Errno 2] No such file or directory",
+        "cat: data", "ls: f",
+        "up: / sub", "up2: / sub",
+        "daemon rc=0",
+    ], run.output
+
+
+def test_cwd_over_fork_vfork_clone_fs_and_exec(sessions: Sessions) -> None:
+    libfuse_example("passthrough_ll")
+    compiler = shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("gcc is needed")
+    subprocess.run([compiler, "-Wall", "-o", str(sessions.root / "cwd_share"), str(CWD_SHARE)],
+                   check=True)
+    run = sessions.run(SHARE, timeout=120)
+    assert run.status == 0, run.output
+    assert [line for line in run.lines() if not line.startswith("Ignoring invalid")] == [
+        "parent: cwd B/sub f=data",
+        "fork child: cwd B/sub f=data",
+        "after vfork child's chdir: cwd B/sub f=data",
+        "after CLONE_FS child's chdir ..: cwd B f=-",
+        "data",
+        "exec'd cat rc=0",
+        "unmount rc=0", "daemon rc=0",
+    ], run.output
