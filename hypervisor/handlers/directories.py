@@ -81,6 +81,8 @@ async def handle_getcwd(call: Call) -> Reply:
     if location is None:
         return CONTINUE
     call.touched_virtual = True
+    if call.session.stand_ins.is_removed(real):
+        raise error(errno.ENOENT)  # the kernel's getcwd of an unlinked directory
     path = location.path + b"\0"
     if location.mount.detached:  # lazily unmounted: the kernel's d_path can't reach it
         path = b"(unreachable)" + location.shown_path + b"\0"

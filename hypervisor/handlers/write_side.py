@@ -259,6 +259,7 @@ async def _remove(call: Call, parent: Parent, directory_wanted: bool) -> Reply:
     provider = directory.mount.provider
     if directory_wanted:
         await provider.rmdir(directory.ino, parent.name, caller=call.caller)
+        call.session.stand_ins.removed(directory.mount.mount_id, (*directory.parts, parent.name))
         return 0
     if parent.slash:
         child = await _lookup(call, directory, parent.name)

@@ -1,4 +1,5 @@
-"""A cwd inside a mount (issue 6): rmdir of a mountpoint and a plain unmount are EBUSY; after
+"""A cwd inside a mount (issue 6): a removed directory as cwd (getcwd ENOENT, "(deleted)");
+rmdir of a mountpoint and a plain unmount are EBUSY; after
 a lazy unmount the cwd keeps working, getcwd fails with ENOENT ("(unreachable)" from the
 syscall), /proc/self/cwd reads the path below the detached root and `..` from that root
 stays there; the cwd is inherited over fork and exec, not shared with a vfork child, and
@@ -51,6 +52,25 @@ wait $sub
 wait $d; echo "daemon rc=$?"
 """
 
+REMOVED = r"""
+B=$PWD
+mkdir -p src/sub mnt
+"$LIBFUSE/passthrough_ll" -f -o source="$PWD/src" "$PWD/mnt" 2>daemon.err &
+d=$!
+wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+(
+  cd mnt/sub && rmdir ../sub && echo "rmdir ok"
+  echo "cwd link: $(readlink /proc/self/cwd | sed "s#$B#B#")"
+  /usr/bin/python3 -c 'import os; print(os.getcwd())' 2>&1 | tail -1
+  touch x 2>&1 | sed 's/^.*: //'
+  echo "ls: $(ls -a)"
+  cd ..; echo "up: $(readlink /proc/self/cwd | sed "s#$B#B#")"
+  mkdir sub && cd sub && echo "new sub: $(readlink /proc/self/cwd | sed "s#$B#B#")"
+)
+fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
+wait $d; echo "daemon rc=$?"
+"""
+
 SHARE = r"""
 mkdir -p src/sub mnt && echo data > src/sub/f
 "$LIBFUSE/passthrough_ll" -f -o source="$PWD/src" "$PWD/mnt" 2>daemon.err &
@@ -77,6 +97,18 @@ def test_lazy_unmount_under_a_cwd(sessions: Sessions) -> None:
         "cat: data", "ls: f",
         "up: / sub", "up2: / sub",
         "daemon rc=0",
+    ], run.output
+
+
+def test_cwd_in_a_removed_directory(sessions: Sessions) -> None:
+    libfuse_example("passthrough_ll")
+    run = sessions.run(REMOVED, timeout=120)
+    assert run.status == 0, run.output
+    assert run.lines() == [
+        "rmdir ok", "cwd link: B/mnt/sub (deleted)",
+        "FileNotFoundError: [Errno 2] No such file or directory",
+        "No such file or directory", "ls: ", "up: B/mnt", "new sub: B/mnt/sub",
+        "unmount rc=0", "daemon rc=0",
     ], run.output
 
 
