@@ -130,3 +130,34 @@ def test_cwd_over_fork_vfork_clone_fs_and_exec(sessions: Sessions) -> None:
         "exec'd cat rc=0",
         "unmount rc=0", "daemon rc=0",
     ], run.output
+
+
+FILES = r"""
+mkdir -p src mnt && echo abcdefgh > src/f
+"$LIBFUSE/passthrough_ll" -f -o source="$PWD/src" "$PWD/mnt" 2>daemon.err &
+d=$!
+wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+./files_share "$PWD/mnt"
+fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
+wait $d; echo "daemon rc=$?"
+cat src/f
+"""
+
+
+def test_clone_files_shares_virtual_fds(sessions: Sessions) -> None:
+    """An fd table shared with CLONE_FILES: a virtual fd opened by one process is the
+    other's; a close by one is seen by both (lines as on kernel FUSE)."""
+    libfuse_example("passthrough_ll")
+    compiler = shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("gcc is needed")
+    source = Path(__file__).with_name("files_share.c")
+    subprocess.run([compiler, "-Wall", "-o", str(sessions.root / "files_share"), str(source)],
+                   check=True)
+    run = sessions.run(FILES, timeout=120)
+    assert run.status == 0, run.output
+    assert run.lines() == [
+        "parent reads the child's fd: 4 abcd", "parent writes: 2",
+        "child reads the parent's fd: 4 abcd", "after close: -1 Bad file descriptor",
+        "unmount rc=0", "daemon rc=0", "abcdXYgh",
+    ], run.output
