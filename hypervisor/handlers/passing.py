@@ -158,19 +158,28 @@ async def _send(call: Call, buffers: list[bytes], ancillary: list[tuple[int, int
             raw = address[2:]
             path = raw if raw[:1] == b"\0" else raw.split(b"\0", 1)[0]
         blocking = not flags & _MSG_DONTWAIT and os.get_blocking(sock.fileno())
+        data = b"".join(buffers)
+        sent = 0
         while True:
             try:
-                if path is None:
-                    return sock.sendmsg(buffers, ancillary, flags | _MSG_DONTWAIT)
-                return sock.sendmsg(buffers, ancillary, flags | _MSG_DONTWAIT, path)
+                # The fds go with the first bytes; a blocking stream send then sends the
+                # rest as the kernel's would before returning.
+                arguments = (ancillary if not sent else [], flags | _MSG_DONTWAIT)
+                pieces = [data[sent:]]
+                sent += (sock.sendmsg(pieces, *arguments) if path is None
+                         else sock.sendmsg(pieces, *arguments, path))
+                if not blocking or sent >= len(data) or sock.type != socket.SOCK_STREAM:
+                    return sent
             except BlockingIOError:
                 if not blocking:
                     raise error(errno.EAGAIN) from None
-                await trio.lowlevel.wait_writable(sock)
             except BrokenPipeError:
+                if sent:
+                    return sent
                 if not flags & _MSG_NOSIGNAL:
                     _libc.syscall(234, call.tgid, call.tid, signal.SIGPIPE)  # tgkill
                 raise error(errno.EPIPE) from None
+            await trio.lowlevel.wait_writable(sock)
 
 
 async def handle_pidfd_getfd(call: Call) -> Reply:

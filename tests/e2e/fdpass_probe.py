@@ -68,6 +68,21 @@ def main(directory: str) -> None:
     in_child(child, receive_two)
     os.close(both)
 
+    big = os.open("a", os.O_RDONLY)
+    payload = b"z" * 600000
+    pid = os.fork()
+    if pid == 0:
+        first, fds, _, _ = socket.recv_fds(child, 65536, 4)
+        total = len(first)
+        while total < len(payload):
+            total += len(child.recv(65536))
+        print("big message:", total, "fd reads", os.read(fds[0], 5), flush=True)
+        os._exit(0)
+    sent = socket.send_fds(parent, [payload], [big])
+    os.waitpid(pid, 0)
+    print("big send returned", sent)
+    os.close(big)
+
     sync_r, sync_w = os.pipe()
     done_r, done_w = os.pipe()
     pid = os.fork()

@@ -44,6 +44,7 @@ def test_fd_passing(sessions: Sessions, daemon: str) -> None:
                  "child reads: b'beta\\n' size 11",
                  "b holds: b'parent\\nchild wrote\\n'",
                  "two fds: 2 b'piped' b'alpha'",
+                 "big message: 600000 fd reads b'alpha'", "big send returned 600000",
                  "pidfd_getfd reads: b'alpha\\nbeta\\n' cloexec True",
                  "unmount rc=0", "daemon rc=0"):
         assert line in run.lines(), run.output
