@@ -87,6 +87,25 @@ class StandInDirectories:
         if found is not None:
             self._removed.add(found.path)
 
+    def renamed(self, old: VirtualLocation, parent: VirtualLocation, name: bytes,
+                old_name: bytes) -> None:
+        """Directory `old_name` of `old` moved to `name` in `parent`: the stand-ins of it and
+        below follow it (a cwd there reports the new path, as the kernel's dentry moves)."""
+        mount_id = old.mount.mount_id
+        moved = (*old.parts, old_name)
+        if moved == (*parent.parts, name):
+            return
+        self.removed(mount_id, (*parent.parts, name))  # an empty directory renamed over
+        for key in [k for k in self._by_key if k[0] == mount_id and k[1][: len(moved)] == moved]:
+            stand_in = self._by_key.pop(key)
+            location = stand_in.location
+            parts = (*parent.parts, name, *location.parts[len(moved):])
+            inodes = (*parent.inodes, *location.inodes[len(moved):])
+            new = StandIn(stand_in.path, VirtualLocation(location.mount, parts, inodes,
+                                                         location.attrs))
+            self._by_key[(mount_id, parts)] = new
+            self._by_path[stand_in.path] = new
+
     def is_removed(self, path: bytes) -> bool:
         """True if stand-in `path` stands for a directory removed since."""
         return path in self._removed

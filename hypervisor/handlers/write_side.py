@@ -317,6 +317,8 @@ async def handle_rename(call: Call) -> Reply:
     await source_dir.mount.provider.rename(
         source_dir.ino, old.name, target_dir.ino, new.name, flags, caller=call.caller
     )
+    if not flags:  # a plain rename: a cwd in the moved directory follows it (D2)
+        call.session.stand_ins.renamed(source_dir, target_dir, new.name, old.name)
     return 0
 
 

@@ -161,3 +161,32 @@ def test_clone_files_shares_virtual_fds(sessions: Sessions) -> None:
         "child reads the parent's fd: 4 abcd", "after close: -1 Bad file descriptor",
         "unmount rc=0", "daemon rc=0", "abcdXYgh",
     ], run.output
+
+
+RENAMED = r"""
+B=$PWD
+mkdir -p src/sub/deeper src/other mnt && echo d > src/sub/deeper/f
+"$LIBFUSE/passthrough_ll" -f -o source="$PWD/src" "$PWD/mnt" 2>daemon.err &
+d=$!
+wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+(
+  cd mnt/sub/deeper && mv "$B/mnt/sub" "$B/mnt/other/moved" || exit 1
+  /usr/bin/python3 -c 'import os; print("getcwd:", os.getcwd())' | sed "s#$B#B#"
+  echo "link: $(readlink /proc/self/cwd | sed "s#$B#B#") f=$(cat f)"
+  cd ..; echo "up: $(/bin/pwd | sed "s#$B#B#") $(ls)"
+)
+fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
+wait $d; echo "daemon rc=$?"
+"""
+
+
+def test_cwd_follows_a_renamed_directory(sessions: Sessions) -> None:
+    """A directory renamed while a cwd is below it: getcwd and /proc/self/cwd show the new
+    path, as on kernel FUSE."""
+    libfuse_example("passthrough_ll")
+    run = sessions.run(RENAMED, timeout=120)
+    assert run.status == 0, run.output
+    assert run.lines() == [
+        "getcwd: B/mnt/other/moved/deeper", "link: B/mnt/other/moved/deeper f=d",
+        "up: B/mnt/other/moved deeper", "unmount rc=0", "daemon rc=0",
+    ], run.output
