@@ -476,6 +476,17 @@ static int unix_address_path(pid_t tid, uint64_t addr, uint64_t length, char *pa
     return 1;
 }
 
+/* sendmsg whose msghdr says no control data (so no SCM_RIGHTS): nothing for Python. */
+static int sendmsg_without_control(pid_t tid, const struct seccomp_notif *notif)
+{
+    struct msghdr header;
+    if (notif->data.nr != __NR_sendmsg)
+        return 0;
+    if (mem_read(tid, notif->data.args[1], &header, sizeof(header)) != (ssize_t)sizeof(header))
+        return 1; /* the kernel gives the caller its own EFAULT */
+    return header.msg_controllen == 0 || header.msg_control == NULL;
+}
+
 int fastpath_decide(struct fastpath_config *config, const struct spec_entry *entry,
                     const struct seccomp_notif *notif, int fd_base,
                     struct queued_notification *out)
@@ -492,9 +503,11 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
         pthread_rwlock_unlock(&config->lock);
         return reason;
     }
-    if (entry->action == ACTION_TRAP_VIRTUAL && config->virtual_inodes.live) {
+    if (entry->action == ACTION_TRAP_VIRTUAL && config->virtual_inodes.live &&
+        !sendmsg_without_control(tid, notif)) {
         pthread_rwlock_unlock(&config->lock);
-        return REASON_ALWAYS; /* exec/exit_group may drop a virtual fd: FLUSH (Python) */
+        return REASON_ALWAYS; /* exec/exit_group may drop a virtual fd: FLUSH (Python);
+                               * sendmsg's SCM_RIGHTS may carry one (decisions D23) */
     }
     for (int i = 0; i < 6 && !reason; i++) {
         if (!(entry->fd_mask & (1 << i)))

@@ -58,13 +58,14 @@ class StandInDirectories:
         open(self.root + b"/.keep", "wb").close()
         self._by_key: dict[tuple[int, tuple[bytes, ...]], StandIn] = {}
         self._by_path: dict[bytes, StandIn] = {}
+        self._removed: set[bytes] = set()
 
     def stand_in_for(self, location: VirtualLocation) -> bytes:
         """The stand-in of virtual directory `location` (made on first use)."""
         key = (location.mount.mount_id, location.parts)
         found = self._by_key.get(key)
         if found is None:
-            path = b"%s/%d" % (self.root, len(self._by_key))
+            path = b"%s/%d" % (self.root, len(self._by_path))  # never reused
             os.makedirs(path, mode=0o700, exist_ok=True)
             # A stand-in lives as long as the session: its directory stays pinned (the
             # kernel's dget of a cwd), so the provider never forgets it under a process.
@@ -78,6 +79,36 @@ class StandInDirectories:
         """The virtual directory whose stand-in is `path` (a canonical path), if any."""
         found = self._by_path.get(path)
         return None if found is None else found.location
+
+    def removed(self, mount_id: int, parts: tuple[bytes, ...]) -> None:
+        """The directory was removed through the session: a cwd there is a deleted
+        directory (getcwd ENOENT, "(deleted)" links); a new one at that path gets its own."""
+        found = self._by_key.pop((mount_id, parts), None)
+        if found is not None:
+            self._removed.add(found.path)
+
+    def renamed(self, old: VirtualLocation, parent: VirtualLocation, name: bytes,
+                old_name: bytes) -> None:
+        """Directory `old_name` of `old` moved to `name` in `parent`: the stand-ins of it and
+        below follow it (a cwd there reports the new path, as the kernel's dentry moves)."""
+        mount_id = old.mount.mount_id
+        moved = (*old.parts, old_name)
+        if moved == (*parent.parts, name):
+            return
+        self.removed(mount_id, (*parent.parts, name))  # an empty directory renamed over
+        for key in [k for k in self._by_key if k[0] == mount_id and k[1][: len(moved)] == moved]:
+            stand_in = self._by_key.pop(key)
+            location = stand_in.location
+            parts = (*parent.parts, name, *location.parts[len(moved):])
+            inodes = (*parent.inodes, *location.inodes[len(moved):])
+            new = StandIn(stand_in.path, VirtualLocation(location.mount, parts, inodes,
+                                                         location.attrs))
+            self._by_key[(mount_id, parts)] = new
+            self._by_path[stand_in.path] = new
+
+    def is_removed(self, path: bytes) -> bool:
+        """True if stand-in `path` stands for a directory removed since."""
+        return path in self._removed
 
     def is_inside(self, path: bytes) -> bool:
         """True if `path` is the stand-in root or below it."""

@@ -70,6 +70,14 @@ class VirtualLocation:
             return self.mount.mountpoint
         return self.mount.mountpoint.rstrip(b"/") + b"/" + b"/".join(self.parts)
 
+    @property
+    def shown_path(self) -> bytes:
+        """What the kernel's d_path shows (/proc/PID/cwd, fd links): from a mount detached
+        by a lazy unmount, the path below its root, as the kernel can't reach it."""
+        if self.mount.detached:
+            return b"/" + b"/".join(self.parts)
+        return self.path
+
 
 Location = RealLocation | VirtualLocation
 
@@ -294,6 +302,8 @@ class PathResolver:
         """".." of `location`: up one level; from a mount root, up from the mountpoint."""
         self._need_directory(location)
         if isinstance(location, VirtualLocation):
+            if not location.parts and location.mount.detached:
+                return location  # the root of a detached mount has no parent: ".." stays
             if location.parts:
                 inodes = location.inodes[:-1]
                 attrs = await location.mount.provider.getattr(

@@ -230,7 +230,9 @@ class Session:
             inode = socket_inode(real)
             description = self.vfds.get(inode) if inode is not None else None
             location = description.location if description is not None else None
-        return location.path if isinstance(location, VirtualLocation) else real
+        if not isinstance(location, VirtualLocation):
+            return real
+        return location.shown_path + (b" (deleted)" if self.stand_ins.is_removed(real) else b"")
 
     # --- running ------------------------------------------------------------------------------
     async def run(

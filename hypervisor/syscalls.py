@@ -199,7 +199,7 @@ RULES: tuple[Rule, ...] = tuple(
         " fsetxattr fgetxattr flistxattr fremovexattr fadvise64 sync_file_range vmsplice"
         " fallocate preadv pwritev syncfs preadv2 pwritev2 quotactl_fd open_by_handle_at"
         # Socket calls on a virtual fd: the kernel would say ENOTSOCK for a file.
-        " accept sendto recvfrom sendmsg recvmsg shutdown listen getsockname"
+        " accept sendto recvfrom recvmsg shutdown listen getsockname"
         " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg"
     )
     # bind/connect of a unix socket to a path on a mount (docs/decisions.md D12): the C core
@@ -215,6 +215,10 @@ RULES: tuple[Rule, ...] = tuple(
     # A process's fd table goes at exit_group, its O_CLOEXEC fds at exec: FLUSH (§4).  Python
     # sees them while any virtual fd is open in the session; else exec is judged by its path.
     + _action("exit_group", ACTION_TRAP_VIRTUAL)
+    # SCM_RIGHTS may carry a virtual fd on any socket: Python reads the message while a
+    # virtual fd lives (docs/decisions.md D23); pidfd_getfd is rare, Python sees each.
+    + [Rule("sendmsg", ACTION_TRAP_VIRTUAL, (0,))]
+    + _action("pidfd_getfd", ACTION_PYTHON)
     + [Rule("execve", ACTION_TRAP_VIRTUAL, (), ((0, -1),)),
        Rule("execveat", ACTION_TRAP_VIRTUAL, (0,), ((1, 0),))]
     # getcwd reaches Python only when the real cwd is a stand-in (docs/decisions.md D2)

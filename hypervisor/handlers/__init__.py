@@ -16,6 +16,7 @@ def register_all(dispatcher: Dispatcher) -> None:
         mapping,
         metadata,
         mounting,
+        passing,
         sockets,
         splicing,
         write_side,
@@ -23,5 +24,5 @@ def register_all(dispatcher: Dispatcher) -> None:
     )
 
     for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
-                   fdtable, execution, mapping, sockets, splicing):
+                   fdtable, execution, mapping, sockets, splicing, passing):
         module.register(dispatcher)

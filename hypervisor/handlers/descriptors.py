@@ -156,6 +156,15 @@ async def _snapshot_at(
     Reads on fds below FD_BASE are not trapped, so the socket can't go there.  The copy no
     longer shares its offset with the virtual fd (docs/hypervisor.md, known holes).
     """
+    memfd = await snapshot_fd(call, description)
+    try:
+        return inject_fd(call, memfd, newfd, cloexec)
+    finally:
+        os.close(memfd)
+
+
+async def snapshot_fd(call: Call, description: OpenFileDescription) -> int:
+    """A memfd (ours, the caller closes it) holding the file, at the description's offset."""
     provider = description.location.mount.provider
     await provider.getattr(description.location.ino, caller=call.caller)  # a fresh i_size
     memfd = os.memfd_create("vufuse-snapshot", os.MFD_CLOEXEC)
@@ -170,18 +179,29 @@ async def _snapshot_at(
                 os.write(memfd, chunk)
                 position += len(chunk)
             os.lseek(memfd, min(description.offset, position), os.SEEK_SET)
-        return inject_fd(call, memfd, newfd, cloexec)
-    finally:
+    except BaseException:
         os.close(memfd)
+        raise
+    return memfd
 
 
 async def _writable_stand_in_at(
     call: Call, description: OpenFileDescription, newfd: int, cloexec: bool
 ) -> Reply:
     """`cmd > /mnt/f`, `>>`, `<>`: a memfd written back to the file (hypervisor/lowfd.py)."""
+    memfd = await writable_stand_in_fd(call, description, call.int_arg(0))
+    try:
+        return inject_fd(call, memfd, newfd, cloexec)
+    finally:
+        os.close(memfd)
+
+
+async def writable_stand_in_fd(call: Call, description: OpenFileDescription, fd: int) -> int:
+    """A written-back memfd (ours, the caller closes it) for `description`, the caller's
+    virtual fd `fd`."""
     provider = description.location.mount.provider
     size = (await provider.getattr(description.location.ino, caller=call.caller)).size
-    holder = _pidfd_getfd(call, call.int_arg(0))
+    holder = _pidfd_getfd(call, fd)
     contents: bytes | None = None
     try:
         async with description.lock:
@@ -190,13 +210,9 @@ async def _writable_stand_in_at(
     except BaseException:
         os.close(holder)
         raise
-    memfd = await call.session.low_fds.create(
+    return await call.session.low_fds.create(
         description, holder, contents, size, call.caller, call.tgid
     )
-    try:
-        return inject_fd(call, memfd, newfd, cloexec)
-    finally:
-        os.close(memfd)
 
 
 async def _read_whole(call: Call, description: OpenFileDescription, size: int) -> bytes:

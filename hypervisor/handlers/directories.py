@@ -81,7 +81,11 @@ async def handle_getcwd(call: Call) -> Reply:
     if location is None:
         return CONTINUE
     call.touched_virtual = True
+    if call.session.stand_ins.is_removed(real):
+        raise error(errno.ENOENT)  # the kernel's getcwd of an unlinked directory
     path = location.path + b"\0"
+    if location.mount.detached:  # lazily unmounted: the kernel's d_path can't reach it
+        path = b"(unreachable)" + location.shown_path + b"\0"
     if call.arg(1) < len(path):
         raise error(errno.ERANGE)
     call.write_memory(call.arg(0), path)

@@ -259,6 +259,7 @@ async def _remove(call: Call, parent: Parent, directory_wanted: bool) -> Reply:
     provider = directory.mount.provider
     if directory_wanted:
         await provider.rmdir(directory.ino, parent.name, caller=call.caller)
+        call.session.stand_ins.removed(directory.mount.mount_id, (*directory.parts, parent.name))
         return 0
     if parent.slash:
         child = await _lookup(call, directory, parent.name)
@@ -316,6 +317,8 @@ async def handle_rename(call: Call) -> Reply:
     await source_dir.mount.provider.rename(
         source_dir.ino, old.name, target_dir.ino, new.name, flags, caller=call.caller
     )
+    if not flags:  # a plain rename: a cwd in the moved directory follows it (D2)
+        call.session.stand_ins.renamed(source_dir, target_dir, new.name, old.name)
     return 0
 
 

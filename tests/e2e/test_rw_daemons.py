@@ -574,3 +574,54 @@ wait $ext; echo "daemon rc=$?"
                  "link real/tree/README.txt src/r EXDEV"):
         assert line in lines, run.output
     assert lines.count("unmount rc=0") == 2 and lines.count("daemon rc=0") == 2, run.output
+
+
+def test_mounts_inside_mounts(sessions: Sessions, sshd: Path) -> None:
+    """A mount inside a mount (issue 6): a squashfs image stored on an sshfs mount, served by
+    squashfuse reading it through that mount, and unionfs-fuse (-o cow) over two mounts --
+    the squashfuse mount as its read-only lower layer, a directory on the sshfs mount as its
+    upper one: three daemons stacked.  The image lists what it was made from; a write through
+    the union is copied up onto the sshfs mount and lands in the remote directory."""
+    _need("squashfuse", "mksquashfs", "unionfs")
+    _tree_tar(sessions.root, symlinks=True, hard_link=False)
+    run = sessions.run(SNAPSHOT + WAIT_MOUNT + f"""\
+mkdir -p ref remote/upper mnt sq union
+tar -C ref -xf tree.tar --strip-components=1 || exit 1
+mksquashfs ref remote/image.sqfs -quiet -no-progress >/dev/null || exit 1
+sshfs -f -F {sshd} "vufuse-sshd:$PWD/remote" "$PWD/mnt" 2>sshfs.err &
+ssh_daemon=$!
+wait_mount "$PWD/mnt" || {{ cat sshfs.err; exit 1; }}
+squashfuse -f mnt/image.sqfs "$PWD/sq" 2>squash.err &
+squash_daemon=$!
+wait_mount "$PWD/sq" || {{ cat squash.err; exit 1; }}
+(cd ref && find . -type f -exec md5sum {{}} + | sort) >ref.sums
+(cd sq && find . -type f -exec md5sum {{}} + | sort) >sq.sums
+diff ref.sums sq.sums && echo "squashfs on sshfs: same files ($(wc -l <sq.sums))"
+unionfs -f -o cow,hide_meta_files "$PWD/mnt/upper=RW:$PWD/sq=RO" "$PWD/union" 2>union.err &
+union_daemon=$!
+wait_mount "$PWD/union" || {{ cat union.err; exit 1; }}
+(cd union && find . -type f -exec md5sum {{}} + | sort) >union.sums
+diff ref.sums union.sums && echo "union: same files"
+first=$(cd ref && find . -type f -perm -u+w | sort | head -1)
+python3 -c 'import sys; open(sys.argv[1], "a").write("appended\\n")' "union/$first" \\
+    && echo "appended through the union"
+python3 -c 'open("union/new-file", "w").write("new\\n")'
+echo "remote upper: $(cat remote/upper/new-file) $(tail -1 "remote/upper/$first")"
+echo "lower untouched: $(tail -c 9 "sq/$first" | tr -d '\\n' | grep -c appended)"
+grep " $PWD/" /proc/self/mounts | cut -d' ' -f3 | sort | tr '\\n' ' '; echo
+# Each daemon holds files of the mount below until it exits (EBUSY before, as on the kernel).
+fusermount3 -u "$PWD/union"; echo "unmount union rc=$?"
+wait $union_daemon; echo "union rc=$?"
+fusermount3 -u "$PWD/sq"; echo "unmount sq rc=$?"
+wait $squash_daemon; echo "squashfuse rc=$?"
+fusermount3 -u "$PWD/mnt"; echo "unmount mnt rc=$?"
+wait $ssh_daemon; echo "sshfs rc=$?"
+""", timeout=SESSION_TIMEOUT)
+    lines = run.lines()
+    assert run.status == 0, run.output
+    for line in ("union: same files", "appended through the union",
+                 "remote upper: new appended", "lower untouched: 0",
+                 "unmount union rc=0", "unmount sq rc=0", "unmount mnt rc=0",
+                 "union rc=0", "squashfuse rc=0", "sshfs rc=0"):
+        assert line in lines, run.output
+    assert any(line.startswith("squashfs on sshfs: same files (") for line in lines), run.output
