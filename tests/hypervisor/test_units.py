@@ -251,29 +251,6 @@ def _buffer(data: bytes | int) -> tuple[ctypes.Array[ctypes.c_char], int]:
     return buffer, ctypes.addressof(buffer)
 
 
-async def test_a_handler_task_goes_on_with_what_was_queued_meanwhile(
-    self_session,  # noqa: ANN001
-) -> None:
-    session, tracer, mnt, provider = self_session
-    path, path_address = _buffer(os.fsencode(mnt / "dir/a"))
-    out, out_address = _buffer(abi.STAT_SIZE)
-
-    def stat(number: int) -> FakeNotification:
-        return FakeNotification(syscalls.nr("stat"), (path_address, out_address, 0, 0, 0, 0),
-                                id=number)
-
-    queued = [[stat(2), stat(3)], [], [], []]
-    tracer.take = lambda: queued.pop(0) if queued else []
-    async with trio.open_nursery() as nursery:
-        session._serving = nursery
-        await session._handle_in_turn(stat(1))
-        # 2, the first one queued, was handled by this very task; 3 got a task of its own.
-        assert [answer[0] for answer in tracer.answers][:2] == [1, 2]
-    session._serving = None
-    assert sorted(answer[0] for answer in tracer.answers) == [1, 2, 3]
-    assert all(answer[1:] == (0, 0, False) for answer in tracer.answers)
-
-
 async def test_stat_through_the_dispatcher(self_session) -> None:  # noqa: ANN001
     session, tracer, mnt, provider = self_session
     assert tracer.prefixes[:2] == [os.fsencode(mnt), session.stand_ins.root]
