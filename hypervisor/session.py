@@ -46,7 +46,7 @@ def default_tracer_factory(spec: list[tuple[int, ...]], fd_base: int, max_nr: in
 
     for name in ("ACTION_TRAP", "ACTION_TRAP_FD", "ACTION_ENOSYS", "ACTION_PYTHON",
                  "ACTION_DUMPABLE", "ACTION_TRAP_CWD", "ACTION_TRAP_VIRTUAL",
-                 "ACTION_TRAP_SOCKADDR", "REASON_FD"):
+                 "ACTION_TRAP_SOCKADDR"):
         if getattr(_tracer, name) != getattr(syscalls, name):
             raise RuntimeError(f"hypervisor._tracer disagrees on {name}")
     return _tracer.Tracer(spec, fd_base=fd_base, max_nr=max_nr)

@@ -24,8 +24,6 @@ ACTION_DUMPABLE = 5
 ACTION_TRAP_CWD = 6
 ACTION_TRAP_VIRTUAL = 7
 ACTION_TRAP_SOCKADDR = 8
-REASON_FD = 2
-"""`Notification.reason` of a call queued for a virtual fd argument (its `fd`, `inode`)."""
 
 FD_BASE = 512
 """First number of the reserved virtual fd range R = [FD_BASE, 2**31) (DESIGN §4)."""

@@ -9,7 +9,6 @@ import os
 from ..abi import AT_EMPTY_PATH, AT_FDCWD
 from ..dispatch import CONTINUE, Call, Handler, Reply
 from ..paths import ROOT, Location, RealLocation, Resolution, VirtualLocation, WalkError
-from ..syscalls import REASON_FD
 from ..vfd import OpenFileDescription
 
 
@@ -58,7 +57,7 @@ async def dirfd_location(call: Call, dirfd: int) -> Location:
     """The directory a *at syscall's dirfd names (or the cwd for AT_FDCWD)."""
     if dirfd == AT_FDCWD:
         return await cwd_location(call)
-    description = fd_description(call, dirfd)  # EBADF
+    description = call.session.vfds.lookup_fd(call.tid, dirfd)  # EBADF
     if description is not None:
         call.touched_virtual = True
         return description.location
@@ -137,22 +136,9 @@ async def resolve(
         return result
 
 
-def fd_description(call: Call, fd: int) -> OpenFileDescription | None:
-    """The virtual description behind the caller's fd `fd`, None for a real fd (EBADF when
-    not open).  The C core already read the fd's link when it queued the call for it
-    (REASON_FD with its socket inode): that answer is used rather than a second readlink
-    of /proc/TID/fd/N -- either is a snapshot taken while the caller waits."""
-    notification = call.notification
-    if notification.reason == REASON_FD and notification.fd == fd and notification.inode:
-        description = call.session.vfds.get(notification.inode)
-        if description is not None:
-            return description
-    return call.session.vfds.lookup_fd(call.tid, fd)
-
-
 def virtual_fd(call: Call, fd_arg: int) -> OpenFileDescription:
     """The virtual description behind fd argument `fd_arg`, or LetKernel."""
-    description = fd_description(call, call.int_arg(fd_arg))
+    description = call.session.vfds.lookup_fd(call.tid, call.int_arg(fd_arg))
     if description is None:
         raise LetKernel
     call.touched_virtual = True
