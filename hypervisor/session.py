@@ -305,28 +305,9 @@ class Session:
             while True:
                 await trio.lowlevel.wait_readable(fd)
                 for notification in self.tracer.take():
-                    nursery.start_soon(self._handle_in_turn, notification)
+                    nursery.start_soon(self.handle, notification)
         finally:
             self._serving = None
-
-    async def _handle_in_turn(self, notification: Any) -> None:
-        """Handle `notification`, then those queued meanwhile, in this same task.
-
-        The tracee an answer lets run has often trapped again by the time the answer
-        returns (pinned: it preempts us and runs until its next trapped call): the first
-        one queued is handled here, without a task spawn or a trip through epoll and
-        _serve's task; any others get tasks of their own, as _serve gives them."""
-        while True:
-            await self.handle(notification)
-            serving = self._serving
-            if serving is None:
-                return
-            taken = self.tracer.take()
-            if not taken:
-                return
-            for other in taken[1:]:
-                serving.start_soon(self._handle_in_turn, other)
-            notification = taken[0]
 
     async def handle(self, notification: Any) -> None:
         """Handle one notification and answer it (exactly once)."""
@@ -350,6 +331,13 @@ class Session:
         except OSError as error:
             if error.errno != errno.ENOENT:  # ENOENT: the caller is gone or was interrupted
                 log.debug("respond failed", exc_info=True)
+        serving = self._serving
+        if serving is not None:
+            # Whatever the answer let run has often trapped again by now (the tracee, woken
+            # on our CPU, ran until its next trapped call): start it here rather than after
+            # a trip through epoll and _serve's task.
+            for notification in self.tracer.take():
+                serving.start_soon(self.handle, notification)
 
     def _describe_args(self, notification: Any) -> str:
         return _describe_args(self.tracer, notification)
