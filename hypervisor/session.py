@@ -130,8 +130,6 @@ class Session:
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
-        self._serving: trio.Nursery | None = None
-        """The nursery handlers start in, while `_serve` runs."""
         """The session's nursery while it runs: extensions start their tasks in it."""
         self.extensions.add_special_file(mountinfo.NAMES, mountinfo.matches, self._open_mount_list)
         # readlink of /proc/PID/exe must reach Python: an image run from a mount is a memfd
@@ -300,14 +298,10 @@ class Session:
 
     async def _serve(self, nursery: trio.Nursery) -> None:
         fd = self.tracer.fileno()
-        self._serving = nursery
-        try:
-            while True:
-                await trio.lowlevel.wait_readable(fd)
-                for notification in self.tracer.take():
-                    nursery.start_soon(self.handle, notification)
-        finally:
-            self._serving = None
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            for notification in self.tracer.take():
+                nursery.start_soon(self.handle, notification)
 
     async def handle(self, notification: Any) -> None:
         """Handle one notification and answer it (exactly once)."""
@@ -331,13 +325,6 @@ class Session:
         except OSError as error:
             if error.errno != errno.ENOENT:  # ENOENT: the caller is gone or was interrupted
                 log.debug("respond failed", exc_info=True)
-        serving = self._serving
-        if serving is not None:
-            # Whatever the answer let run has often trapped again by now (the tracee, woken
-            # on our CPU, ran until its next trapped call): start it here rather than after
-            # a trip through epoll and _serve's task.
-            for notification in self.tracer.take():
-                serving.start_soon(self.handle, notification)
 
     def _describe_args(self, notification: Any) -> str:
         return _describe_args(self.tracer, notification)
