@@ -156,8 +156,6 @@ class Connection:
         self._warned: set[str] = set()
         self._interrupts_to_resend: list[tuple[int, _Pending]] = []
         self._receive_scope = trio.CancelScope()
-        #: True while :meth:`receive_loop` runs (its side-task nursery is open).
-        self._receiving = False
         self._side_tasks: trio.Nursery
 
     # ------------------------------------------------------------------ state
@@ -304,11 +302,8 @@ class Connection:
         except BaseException:
             self._pending.pop(unique, None)
             raise
-        if not entry.done.is_set():
-            self._take_ready_replies(entry)
         try:
-            if not entry.done.is_set():
-                await entry.done.wait()
+            await entry.done.wait()
         except trio.Cancelled:
             with trio.CancelScope(shield=True):
                 if interruptible:
@@ -416,11 +411,7 @@ class Connection:
             async with trio.open_nursery() as self._side_tasks:
                 self._side_tasks.start_soon(self._watch_request_timeout)
                 with self._receive_scope:
-                    self._receiving = True
-                    try:
-                        await self._receive_messages(buffer, view)
-                    finally:
-                        self._receiving = False
+                    await self._receive_messages(buffer, view)
                 self._side_tasks.cancel_scope.cancel()
         finally:
             self.abort()
@@ -449,45 +440,19 @@ class Connection:
             if size == 0:
                 break  # SOCK_SEQPACKET end of file: the daemon closed its end
             ready = ready + 1 if ready < 16 else 0
-            self._take_message(size, view)
-
-    def _take_ready_replies(self, entry: _Pending) -> None:
-        """Read, in the caller's task, the messages already waiting on the socket until
-        ``entry`` is answered: a daemon that ran while we sent (same CPU) has often replied
-        by now, and the reply then needs no trip through the receive task and trio's
-        scheduler.  Only what is ready is taken (never a wait); an error or end of file is
-        left to the receive loop, which meets it again on its next read."""
-        raw = self._raw
-        if raw is None or not self._receiving or self._abort_error:
-            return
-        view = memoryview(self._buffer)
-        for _ in range(16):
-            try:
-                size = raw.recv_into(self._buffer, 0, socket.MSG_DONTWAIT | socket.MSG_TRUNC)
-            except OSError:  # nothing waiting (EAGAIN), or the loop's business
-                return
-            if size == 0:
-                return
-            self._take_message(size, view)
-            if entry.done.is_set() or self._abort_error:
-                return
-
-    def _take_message(self, size: int, view: memoryview) -> None:
-        """One message of ``size`` bytes read into ``view``: dispatch it, then start what it
-        makes due (expiry of a split reply, FORGETs after a notification, INTERRUPTs)."""
-        if size > len(view):
-            self._malformed(bytes(view[:_HEADER_SIZE]), f"{size}-byte message too big")
-            return
-        self._on_message(bytes(view[:size]))
-        if self._partial is not None and self._partial_generation != self._partial_watched:
-            self._partial_watched = self._partial_generation
-            self._side_tasks.start_soon(self._expire_partial, self._partial_generation)
-        if self._notified and self.after_notification is not None:
-            self._notified = False
-            self._side_tasks.start_soon(self.after_notification)
-        while self._interrupts_to_resend:
-            unique, entry = self._interrupts_to_resend.pop()
-            self._side_tasks.start_soon(self._interrupt, unique, entry)
+            if size > len(buffer):
+                self._malformed(bytes(view[:_HEADER_SIZE]), f"{size}-byte message too big")
+                continue
+            self._on_message(bytes(view[:size]))
+            if self._partial is not None and self._partial_generation != self._partial_watched:
+                self._partial_watched = self._partial_generation
+                self._side_tasks.start_soon(self._expire_partial, self._partial_generation)
+            if self._notified and self.after_notification is not None:
+                self._notified = False
+                self._side_tasks.start_soon(self.after_notification)
+            while self._interrupts_to_resend:
+                unique, entry = self._interrupts_to_resend.pop()
+                self._side_tasks.start_soon(self._interrupt, unique, entry)
 
     async def _receive(self, buffer: bytearray, ready: int) -> int:
         """One message into ``buffer`` (its full size: MSG_TRUNC).  A message already waiting
