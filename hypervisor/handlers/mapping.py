@@ -178,7 +178,30 @@ async def _swap_locked(call: Call, description: OpenFileDescription, fd: int) ->
         finally:
             os.close(theirs)
         return
+    await _grow_to_file(call, description, shared)
     _swap(call, fd, shared, O_RDWR, description.offset)
+
+
+async def _grow_to_file(call: Call, description: OpenFileDescription, memfd: int) -> None:
+    """The file grew through a virtual fd since its stand-in was made (sqlite's other process
+    extending -shm by writes at page ends, then mapping the new region): bring the stand-in up
+    to i_size, or touching the new pages would SIGBUS where the kernel's page cache has them."""
+    size = await _mapping_size(call, description.location)
+    current = os.fstat(memfd).st_size
+    if size <= current:
+        return
+    assert description.handle is not None
+    tail = bytearray()
+    async with description.lock:
+        while len(tail) < size - current:
+            chunk = await description.handle.read(current + len(tail), size - current - len(tail),
+                                                  caller=call.caller)
+            if not chunk:
+                break
+            tail += chunk
+    tail += bytes(size - current - len(tail))  # zeros past a short daemon, up to i_size
+    if os.fstat(memfd).st_size == current:  # unless a mapper grew it meanwhile (natively)
+        os.pwrite(memfd, bytes(tail), current)
 
 
 def register(dispatcher: Dispatcher) -> None:

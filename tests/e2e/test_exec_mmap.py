@@ -108,3 +108,42 @@ def test_exec_and_mmap_from_a_mount(sessions: Sessions) -> None:
                  "cow b'XX/b'", "file unchanged b'#!/b'", "seen while mapped b'ABC3' b'XYZ'",
                  "unmount rc=0", "daemon rc=0"):
         assert line in run.lines(), run.output
+
+
+GROWN_BY_ANOTHER = r"""
+mkdir mnt
+"$PY" "$EXAMPLES/memfs.py" "$PWD/mnt" 2>daemon.err &
+daemon=$!
+wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+"$PY" - "$PWD/mnt/shm" <<'PY'
+import mmap, os, sys
+path = sys.argv[1]
+a = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+os.pwrite(a, b"\0", 4095)
+first = mmap.mmap(a, 4096)                 # A maps one page: the file's stand-in is made
+first[0:5] = b"hello"
+reader, writer = os.pipe()
+child = os.fork()
+if child == 0:                             # B: its own open, grows the file by a write...
+    b = os.open(path, os.O_RDWR)
+    os.pwrite(b, b"\0", 3 * 4096 - 1)
+    grown = mmap.mmap(b, 3 * 4096)         # ...then maps all of it, as sqlite's -shm does
+    grown[2 * 4096 : 2 * 4096 + 5] = b"third"
+    os.write(writer, grown[0:5] + b"\n")
+    os._exit(0)
+os.close(writer)
+_, status = os.waitpid(child, 0)
+print("child", os.waitstatus_to_exitcode(status))
+print(os.read(reader, 100).decode().strip(), bytes(first[0:5]).decode())
+PY
+echo "rc=$?"
+fusermount3 -u "$PWD/mnt"; wait $daemon
+"""
+
+
+def test_mapping_a_file_another_process_grew(sessions: Sessions) -> None:
+    """Two processes map one file (sqlite's -shm): the second grew it through its own fd after
+    the first mapped it; its mapping must reach the new pages (the kernel's page cache has
+    them) instead of dying of SIGBUS on the first one's shorter stand-in."""
+    run = sessions.run(GROWN_BY_ANOTHER)
+    assert run.output.splitlines()[:3] == ["child 0", "hello hello", "rc=0"], run.output
