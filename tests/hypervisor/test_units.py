@@ -20,7 +20,7 @@ from hypervisor.dispatch import CONTINUE, Call, Dispatcher
 from hypervisor.mounts import MountTable
 from hypervisor.process import Credentials, credentials
 from hypervisor.provider import Attributes, DirEntry
-from hypervisor.session import Session, exit_code
+from hypervisor.session import CHAIN_YIELD_EVERY, Session, exit_code
 from hypervisor.vfd import VirtualFdTable, lowest_free_fd, socket_inode
 
 # --- mounts ----------------------------------------------------------------------------------
@@ -249,6 +249,58 @@ def self_session(tmp_path: Path) -> tuple[Session, SelfTracer, Path, MemProvider
 def _buffer(data: bytes | int) -> tuple[ctypes.Array[ctypes.c_char], int]:
     buffer = ctypes.create_string_buffer(data)
     return buffer, ctypes.addressof(buffer)
+
+
+async def test_a_handler_task_goes_on_with_what_was_queued_meanwhile(
+    self_session,  # noqa: ANN001
+) -> None:
+    session, tracer, mnt, provider = self_session
+    path, path_address = _buffer(os.fsencode(mnt / "dir/a"))
+    out, out_address = _buffer(abi.STAT_SIZE)
+
+    def stat(number: int) -> FakeNotification:
+        return FakeNotification(syscalls.nr("stat"), (path_address, out_address, 0, 0, 0, 0),
+                                id=number)  # fmt: skip
+
+    queued = [[stat(2), stat(3)], [], [], []]
+    tracer.take = lambda: queued.pop(0) if queued else []
+    async with trio.open_nursery() as nursery:
+        session._serving = nursery
+        await session._handle_in_turn(stat(1))
+        # 2, the first one queued, was handled by this very task; 3 got a task of its own.
+        assert [answer[0] for answer in tracer.answers][:2] == [1, 2]
+    session._serving = None
+    assert sorted(answer[0] for answer in tracer.answers) == [1, 2, 3]
+    assert all(answer[1:] == (0, 0, False) for answer in tracer.answers)
+
+
+async def test_a_long_chain_of_calls_lets_the_other_tasks_run(
+    self_session,  # noqa: ANN001
+) -> None:
+    """A tracee whose every call is answered with no checkpoint must not starve the rest."""
+    session, tracer, mnt, provider = self_session
+    path, path_address = _buffer(os.fsencode(mnt / "dir/a"))
+    out, out_address = _buffer(abi.STAT_SIZE)
+    calls = 5 * CHAIN_YIELD_EVERY
+
+    def stat(number: int) -> FakeNotification:
+        return FakeNotification(syscalls.nr("stat"), (path_address, out_address, 0, 0, 0, 0),
+                                id=number)  # fmt: skip
+
+    queued = [[stat(number)] for number in range(2, calls + 1)]
+    tracer.take = lambda: queued.pop(0) if queued else []
+    seen: list[int] = []
+
+    async def other() -> None:
+        seen.append(len(tracer.answers))
+
+    async with trio.open_nursery() as nursery:
+        session._serving = nursery
+        nursery.start_soon(other)
+        await session._handle_in_turn(stat(1))
+    session._serving = None
+    assert len(tracer.answers) == calls
+    assert seen and seen[0] < calls
 
 
 async def test_stat_through_the_dispatcher(self_session) -> None:  # noqa: ANN001
