@@ -257,8 +257,9 @@ class Connection:
             raise OSError(self._init_error, "FUSE INIT failed")
 
     def _stamp(self, request: p.Request) -> tuple[int, p.Request]:
-        unique = self.next_unique()
-        header = request[0]._replace(unique=unique)
+        self._unique = unique = self._unique + p.UNIQUE_STEP
+        header = request[0]
+        header = p.InHeader(header[0], header[1], unique, *header[3:])
         return unique, type(request)(header, *request[1:])
 
     async def _send_message(self, message: bytes) -> None:
@@ -296,7 +297,8 @@ class Connection:
         Cancellation sends INTERRUPT and still waits for the answer, which is returned (or
         raised) as usual: the enclosing cancel scope raises Cancelled at its next checkpoint.
         """
-        await self._wait_usable(before_init)
+        if self._abort_error or self._init_error or not self._initialized.is_set():
+            await self._wait_usable(before_init)
         unique, request = self._stamp(request)
         message = self._encode(request)
         entry = _Pending(request, sent_at=trio.current_time())
