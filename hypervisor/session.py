@@ -1,7 +1,8 @@
 """A traced session: spawn the command through the C core, serve its notifications, tear down.
 
 One trio task drains `Tracer.take()` whenever the core's eventfd is readable and starts one
-handler task per notification, so a slow provider never blocks other tracees.  Another waits
+handler task per notification, so a slow provider never blocks other tracees; a handler task
+that has answered goes on with the first notification queued meanwhile (D27).  Another waits
 for the command's exit status.  When the command has exited, every process left in the session
 is killed (the keeper does it), every virtual file is released and the runtime directory is
 removed: nothing survives the session.
