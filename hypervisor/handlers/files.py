@@ -420,7 +420,14 @@ async def _getdents(call: Call, pack: object, size_of: object) -> Reply:
         buffered = list(description.dir_buffer)
         while True:
             if not buffered:
-                buffered = list(await description.handle.readdir(offset, caller=call.caller))
+                if out:
+                    # One request per getdents, as the kernel's readdir: what the caller does
+                    # with these entries (stat them) decides how the next ones are asked for
+                    # (READDIRPLUS when advised, fuse_use_readdirplus), and they are fresh.
+                    break
+                buffered = list(
+                    await description.handle.readdir(offset, caller=call.caller, size=capacity)
+                )
                 if not buffered:
                     break
             record: bytes = pack(buffered[0])  # type: ignore[operator]

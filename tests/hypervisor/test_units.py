@@ -319,6 +319,64 @@ async def test_open_getdents_lseek_readlink(self_session) -> None:  # noqa: ANN0
     assert provider.released
 
 
+async def test_getdents_asks_the_provider_once_with_the_callers_size(
+    self_session, monkeypatch  # noqa: ANN001
+) -> None:
+    """As the kernel's readdir: one request per getdents, sized by its count (so what the
+    caller does with the entries, e.g. stat them, comes before the next request)."""
+    from memprovider import MemFile
+
+    session, tracer, mnt, provider = self_session
+    asked: list[tuple[int, int]] = []
+    original = MemFile.readdir
+
+    async def counting(self, offset, *, caller=None, size=0):  # noqa: ANN001, ANN202
+        asked.append((offset, size))
+        return await original(self, offset, caller=caller, size=size)
+
+    monkeypatch.setattr(MemFile, "readdir", counting)
+    path, path_address = _buffer(os.fsencode(mnt / "dir"))
+    async with trio.open_nursery() as nursery:
+        session.vfds.attach(nursery)
+        await session.handle(FakeNotification(syscalls.nr("open"), (
+            path_address, os.O_RDONLY | os.O_DIRECTORY, 0, 0, 0, 0)))
+        fd = tracer.answers[-1][1]
+        big, big_address = _buffer(32768)
+        await session.handle(FakeNotification(syscalls.nr("getdents64"),
+                                              (fd, big_address, 32768, 0, 0, 0)))
+        assert tracer.answers[-1][1] > 0 and asked == [(0, 32768)]
+        await session.handle(FakeNotification(syscalls.nr("getdents64"),
+                                              (fd, big_address, 32768, 0, 0, 0)))
+        assert tracer.answers[-1][1] == 0 and len(asked) == 2  # the end: a second request
+        os.close(fd)
+        nursery.cancel_scope.cancel()
+
+
+async def test_open_creat_walks_the_path_once(self_session, monkeypatch) -> None:  # noqa: ANN001
+    """open(O_CREAT) of a missing name creates in the directory its walk reached: every name
+    of the path is looked up once, the missing one included, then CREATE."""
+    session, tracer, mnt, provider = self_session
+    looked_up: list[bytes] = []
+    original = MemProvider.lookup
+
+    async def counting(self, parent, name, *, caller=None):  # noqa: ANN001, ANN202
+        looked_up.append(name)
+        return await original(self, parent, name, caller=caller)
+
+    monkeypatch.setattr(MemProvider, "lookup", counting)
+    path, path_address = _buffer(os.fsencode(mnt / "dir/sub/new"))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    async with trio.open_nursery() as nursery:
+        session.vfds.attach(nursery)
+        await session.handle(FakeNotification(syscalls.nr("open"), (path_address, flags, 0o644,
+                                                                      0, 0, 0)))
+        fd = tracer.answers[-1][1]
+        assert fd >= syscalls.FD_BASE
+        assert looked_up == [b"dir", b"sub", b"new"]
+        os.close(fd)
+        nursery.cancel_scope.cancel()
+
+
 async def test_handler_bugs_never_kill_the_session(self_session) -> None:  # noqa: ANN001
     session, tracer, mnt, provider = self_session
     dispatcher = Dispatcher()
