@@ -385,6 +385,13 @@ async def handle_lseek(call: Call) -> Reply:
                 description.dir_buffer.clear()
             description.offset = new
             return new
+        handle = description.handle
+        if handle is not None and type(handle).lseek is not OpenFile.lseek:
+            # The provider's own (FUSE: SEEK_END on fresh attributes, SEEK_DATA/SEEK_HOLE
+            # asked with LSEEK, ESPIPE for a stream), as the kernel's f_op->llseek.
+            new = await handle.lseek(offset, whence, description.offset, caller=call.caller)
+            description.offset = new
+            return new
         provider = description.location.mount.provider
         if whence == SEEK_SET:
             new = offset

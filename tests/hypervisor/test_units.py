@@ -377,6 +377,32 @@ async def test_open_creat_walks_the_path_once(self_session, monkeypatch) -> None
         nursery.cancel_scope.cancel()
 
 
+async def test_lseek_uses_the_providers_own(self_session, monkeypatch) -> None:  # noqa: ANN001
+    """A provider with its own lseek (FUSE: LSEEK for SEEK_DATA/SEEK_HOLE) answers it."""
+    from memprovider import MemFile
+
+    session, tracer, mnt, provider = self_session
+    asked: list[tuple[int, int, int]] = []
+
+    async def own(self, offset, whence, position, *, caller=None):  # noqa: ANN001, ANN202
+        asked.append((offset, whence, position))
+        return 4242
+
+    monkeypatch.setattr(MemFile, "lseek", own, raising=False)
+    path, path_address = _buffer(os.fsencode(mnt / "dir/a"))
+    async with trio.open_nursery() as nursery:
+        session.vfds.attach(nursery)
+        await session.handle(FakeNotification(syscalls.nr("open"), (path_address, os.O_RDONLY,
+                                                                      0, 0, 0, 0)))
+        fd = tracer.answers[-1][1]
+        await session.handle(FakeNotification(syscalls.nr("lseek"), (fd, 7, 1, 0, 0, 0)))
+        await session.handle(FakeNotification(syscalls.nr("lseek"), (fd, 3, 3, 0, 0, 0)))
+        assert [answer[1] for answer in tracer.answers[-2:]] == [4242, 4242]
+        assert asked == [(7, 1, 0), (3, 3, 4242)]  # SEEK_CUR from 0, then SEEK_DATA
+        os.close(fd)
+        nursery.cancel_scope.cancel()
+
+
 async def test_handler_bugs_never_kill_the_session(self_session) -> None:  # noqa: ANN001
     session, tracer, mnt, provider = self_session
     dispatcher = Dispatcher()
