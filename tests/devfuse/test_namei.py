@@ -39,7 +39,8 @@ async def test_create_sends_masked_mode_umask_and_flags() -> None:
 
 async def test_create_after_the_walks_enoent_sends_no_second_lookup() -> None:
     """open(O_CREAT): the walk's LOOKUP of the last name is atomic_open's only one."""
-    walker, other = Caller(pid=7, uid=0, gid=0), Caller(pid=8, uid=0, gid=0)
+    uid, gid = os.getuid(), os.getgid()
+    walker, other = Caller(pid=7, uid=uid, gid=gid), Caller(pid=8, uid=uid, gid=gid)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     async with mounted() as (fs, daemon):
         for name in (b"a", b"b"):
