@@ -500,3 +500,29 @@ def test_lowest_free_fd_hint() -> None:
             except OSError:
                 pass
         _free_from.pop(table, None)
+
+
+async def test_description_lock_takes_a_free_lock_without_yielding() -> None:
+    from hypervisor.vfd import DescriptionLock
+
+    lock, order = DescriptionLock(), []
+
+    async def other() -> None:
+        order.append("other")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        async with lock:  # free: taken at once, the other task has not run yet
+            order.append("locked")
+        assert order == ["locked"]
+        await lock.acquire()
+
+        async def waiter() -> None:
+            async with lock:
+                order.append("waiter")
+
+        nursery.start_soon(waiter)
+        await trio.sleep(0.01)
+        assert "waiter" not in order and lock.locked()
+        lock.release()
+    assert order[-1] == "waiter"
