@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,6 +488,30 @@ static int sendmsg_without_control(pid_t tid, const struct seccomp_notif *notif)
     return header.msg_controllen == 0 || header.msg_control == NULL;
 }
 
+/* poll/ppoll whose pollfd array (arguments 0, 1) holds no fd in [fd_base, 2**31): the kernel
+ * polls no virtual fd there.  An unreadable array is the kernel's EFAULT to give. */
+static int poll_without_virtual_range(pid_t tid, const struct seccomp_notif *notif, int fd_base)
+{
+    if (notif->data.nr != __NR_poll && notif->data.nr != __NR_ppoll)
+        return 0;
+    struct pollfd chunk[256];
+    uint64_t count = notif->data.args[1];
+    uint64_t address = notif->data.args[0];
+    if (count > (1u << 20))
+        return 1; /* EINVAL from the kernel */
+    while (count) {
+        size_t n = count < 256 ? (size_t)count : 256;
+        if (mem_read(tid, address, chunk, n * sizeof(chunk[0])) != (ssize_t)(n * sizeof(chunk[0])))
+            return 1;
+        for (size_t i = 0; i < n; i++)
+            if (chunk[i].fd >= fd_base)
+                return 0;
+        count -= n;
+        address += n * sizeof(chunk[0]);
+    }
+    return 1;
+}
+
 int fastpath_decide(struct fastpath_config *config, const struct spec_entry *entry,
                     const struct seccomp_notif *notif, int fd_base,
                     struct queued_notification *out)
@@ -503,8 +528,15 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
         pthread_rwlock_unlock(&config->lock);
         return reason;
     }
+    if (notif->data.nr == __NR_select || notif->data.nr == __NR_pselect6) {
+        /* The filter let nfds <= fd_base run: a set may name a virtual fd (decisions D25) */
+        reason = config->virtual_inodes.live ? REASON_ALWAYS : 0;
+        pthread_rwlock_unlock(&config->lock);
+        return reason;
+    }
     if (entry->action == ACTION_TRAP_VIRTUAL && config->virtual_inodes.live &&
-        !sendmsg_without_control(tid, notif)) {
+        !sendmsg_without_control(tid, notif) &&
+        !poll_without_virtual_range(tid, notif, fd_base)) {
         pthread_rwlock_unlock(&config->lock);
         return REASON_ALWAYS; /* exec/exit_group may drop a virtual fd: FLUSH (Python);
                                * sendmsg's SCM_RIGHTS may carry one (decisions D23) */

@@ -218,6 +218,11 @@ RULES: tuple[Rule, ...] = tuple(
     # SCM_RIGHTS may carry a virtual fd on any socket: Python reads the message while a
     # virtual fd lives (docs/decisions.md D23); pidfd_getfd is rare, Python sees each.
     + [Rule("sendmsg", ACTION_TRAP_VIRTUAL, (0,))]
+    # poll/select on a virtual fd ask its provider (decisions.md D25): the C core queues a
+    # poll/ppoll whose array holds an fd in the range, a select/pselect6 whose nfds reaches
+    # it (the filter already let smaller ones run), while a virtual fd lives.
+    + _action("poll ppoll", ACTION_TRAP_VIRTUAL)
+    + _fd("select pselect6", 0)
     + _action("pidfd_getfd", ACTION_PYTHON)
     + [Rule("execve", ACTION_TRAP_VIRTUAL, (), ((0, -1),)),
        Rule("execveat", ACTION_TRAP_VIRTUAL, (0,), ((1, 0),))]

@@ -310,7 +310,6 @@ def register(dispatcher: Dispatcher) -> None:
     )
     dispatcher.register("copy_file_range", _answer_for(errno.EXDEV))  # type: ignore[arg-type]
     dispatcher.register("tee", _answer_for(errno.EINVAL))  # type: ignore[arg-type]
-    dispatcher.register("epoll_ctl", _answer_for(errno.EPERM, True))  # type: ignore[arg-type]
     dispatcher.register(
         "quotactl_fd open_by_handle_at", _answer_for(errno.EOPNOTSUPP, True)  # type: ignore[arg-type]
     )
