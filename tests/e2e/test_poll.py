@@ -1,0 +1,117 @@
+"""poll, ppoll, select, pselect6 and epoll on files of a mount (issue 6, decisions.md D25).
+
+A daemon that implements poll is asked (FUSE POLL with a poll handle) and the caller sleeps
+until the daemon's NOTIFY_POLL makes the file ready; a daemon without poll (ENOSYS) has files
+that are always ready, as the kernel's DEFAULT_POLLMASK.  The daemons: tests/e2e/pollfs.py on
+our pyfuse3 API, and libfuse's own `poll` example with its `poll_client` (select over 16
+files), which prints the same kind of lines on kernel FUSE.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from e2ehelp import Sessions, libfuse_example
+
+pytestmark = pytest.mark.e2e
+
+MODES = ("poll", "ppoll", "select", "pselect", "epoll")
+HERE = Path(__file__).resolve().parent
+
+SCRIPT = r"""
+mkdir -p mnt
+export POLLFS_LOG=$PWD/daemon.log
+: > "$POLLFS_LOG"
+"$PY" @HERE@/pollfs.py "$PWD/mnt" @OPTIONS@ 2>daemon.err &
+daemon=$!
+wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+for mode in @MODES@; do
+    : > "$POLLFS_LOG"
+    echo "== $mode"
+    "$PY" @HERE@/poll_probe.py $mode @PROBE@ || echo "probe failed"
+    grep -c "schedule=1" "$POLLFS_LOG" | sed 's/^/scheduled polls: /'
+done
+fusermount3 -u "$PWD/mnt"; wait $daemon; echo "daemon rc=$?"
+"""
+
+
+def _script(options: str, probe: str) -> str:
+    return (SCRIPT.replace("@HERE@", str(HERE)).replace("@OPTIONS@", options)
+            .replace("@PROBE@", probe).replace("@MODES@", " ".join(MODES)))
+
+
+def _sections(output: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in output.splitlines():
+        if line.startswith("== "):
+            current = sections.setdefault(line[3:], [])
+        else:
+            current.append(line)
+    return sections
+
+
+def test_poll_sleeps_until_the_daemon_notifies(sessions: Sessions) -> None:
+    """Each syscall sleeps after the daemon got a poll handle, and wakes at its notify."""
+    run = sessions.run(_script("", ""), timeout=240)
+    assert run.status == 0, run.output
+    sections = _sections(run.output)
+    woke = {
+        "poll": "woke [(512, 1)]", "ppoll": "woke (1, 1)", "select": "woke True",
+        "pselect": "woke (1, True)", "epoll": "woke [(512, 1)]",
+    }
+    for mode in MODES:
+        lines = sections.get(mode, [])
+        for expected in ("fd in the virtual range True", "before False",
+                         "still waiting after the scheduled poll True", woke[mode],
+                         "read b'hello'"):
+            assert expected in lines, (mode, run.output)
+        assert "probe failed" not in lines, (mode, run.output)
+    assert "daemon rc=0" in run.lines(), run.output
+
+
+def test_poll_without_daemon_poll_is_always_ready(sessions: Sessions) -> None:
+    """A daemon without poll: every wait returns at once, readable (DEFAULT_POLLMASK)."""
+    run = sessions.run(_script("--no-poll", "nopoll"), timeout=240)
+    assert run.status == 0, run.output
+    sections = _sections(run.output)
+    woke = {
+        "poll": "woke [(512, 1)]", "ppoll": "woke (1, 1)", "select": "woke True",
+        "pselect": "woke (1, True)", "epoll": "woke [(512, 1)]",
+    }
+    for mode in MODES:
+        lines = sections.get(mode, [])
+        for expected in ("before True", woke[mode], "read b''", "scheduled polls: 0"):
+            assert expected in lines, (mode, run.output)
+
+
+LIBFUSE_POLL = r"""
+mkdir -p pm
+"$LIBFUSE/poll" -f "$PWD/pm" > daemon.out 2>&1 &
+daemon=$!
+wait_mounted "$PWD/pm" || { cat daemon.out; exit 1; }
+(cd pm && "$LIBFUSE/poll_client"; echo "client rc=$?")
+fusermount3 -u "$PWD/pm"; wait $daemon; echo "daemon rc=$?"
+grep -c '^NOTIFY' daemon.out | sed 's/^/notifications: /'
+"""
+
+
+def test_libfuse_poll_example(sessions: Sessions) -> None:
+    """poll_client selects over the 16 files of libfuse's poll example: each of its 16 rounds
+    wakes with a file the producer filled and reads its bytes (never an empty read, which an
+    always-ready file would give), as on kernel FUSE."""
+    libfuse_example("poll")
+    libfuse_example("poll_client")
+    run = sessions.run(LIBFUSE_POLL, timeout=120)
+    assert run.status == 0, run.output
+    rounds = [line for line in run.lines() if re.fullmatch(r"(?:(?:_:   |[0-9A-F]:\d\d ))+", line)]
+    assert len(rounds) == 16, run.output
+    for line in rounds:
+        ready = re.findall(r"([0-9A-F]):(\d\d)", line)
+        assert ready, run.output  # select returned with nothing ready
+        assert all(int(count) >= 1 for _, count in ready), run.output
+    assert "client rc=0" in run.lines() and "daemon rc=0" in run.lines(), run.output
+    notified = next(line for line in run.lines() if line.startswith("notifications: "))
+    assert int(notified.split()[-1]) >= 1, run.output
