@@ -8,12 +8,14 @@ process's POSIX locks; the hypervisor drops those it keeps itself (`writes.LOCKS
 
 close, dup2/dup3 and close_range are trapped already; exit_group and execve/execveat are seen
 by Python while any virtual fd is open (ACTION_TRAP_VIRTUAL).  A process that dies by a signal
-makes no syscall: a process that got a virtual fd in a trapped call (open, dup) is watched
+makes no syscall: a process that got a virtual fd in a trapped call (open, dup), or a child
+forked while its parent held one (found among the parent's children once born), is watched
 with a pidfd, and what it still held is flushed when it dies without an exit_group.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -24,7 +26,7 @@ import trio
 from ..dispatch import CONTINUE, Call, Dispatcher, Reply
 from ..provider import Caller
 from ..syscalls import FD_BASE
-from ..vfd import OpenFileDescription, socket_inode
+from ..vfd import OpenFileDescription, VirtualFdTable, socket_inode
 from .common import kernel_unless_virtual
 
 log = logging.getLogger("vufuse.hypervisor")
@@ -36,9 +38,17 @@ CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
 def virtual_fds(call: Call, cloexec_only: bool = False) -> list[tuple[int, OpenFileDescription]]:
     """The caller's virtual fds (number, description), optionally only those with
     FD_CLOEXEC."""
-    found = []
+    return _virtual_fds_of(call.session.vfds, call.tid, cloexec_only)
+
+
+def _virtual_fds_of(
+    vfds: VirtualFdTable | None, tid: int, cloexec_only: bool = False
+) -> list[tuple[int, OpenFileDescription]]:
+    found: list[tuple[int, OpenFileDescription]] = []
+    if vfds is None:
+        return found
     try:
-        names = os.listdir(f"/proc/{call.tid}/fd")
+        names = os.listdir(f"/proc/{tid}/fd")
     except OSError:
         return []
     for name in names:
@@ -46,16 +56,25 @@ def virtual_fds(call: Call, cloexec_only: bool = False) -> list[tuple[int, OpenF
         if number < FD_BASE:
             continue
         try:
-            inode = socket_inode(os.readlink(f"/proc/{call.tid}/fd/{name}"))
+            inode = socket_inode(os.readlink(f"/proc/{tid}/fd/{name}"))
         except OSError:
             continue
-        description = call.session.vfds.get(inode) if inode is not None else None
+        description = vfds.get(inode) if inode is not None else None
         if description is None:
             continue
-        if cloexec_only and not _cloexec(call.tid, number):
+        if cloexec_only and not _cloexec(tid, number):
             continue
         found.append((number, description))
     return sorted(found, key=lambda item: item[0])
+
+
+def _children(tid: int) -> set[int]:
+    """The children of thread `tid` (/proc/PID/task/TID/children)."""
+    try:
+        with open(f"/proc/{tid}/task/{tid}/children") as listing:
+            return {int(pid) for pid in listing.read().split()}
+    except (OSError, ValueError):
+        return set()
 
 
 def _cloexec(tid: int, fd: int) -> bool:
@@ -141,15 +160,18 @@ async def flush_cloexec_at_exec(call: Call) -> None:
 
 class DeathWatch:
     """Which processes hold which virtual descriptions through fds they got in a trapped
-    call (open, dup), so that one that dies without exit_group (a signal) still gets its
-    FLUSHes.  Copies inherited over fork are not known here (docs/hypervisor.md)."""
+    call (open, dup) or inherited over a fork, so that one that dies without exit_group (a
+    signal) still gets its FLUSHes."""
 
     def __init__(self) -> None:
         self._held: dict[int, dict[OpenFileDescription, int]] = {}
         self._exited: set[int] = set()
         self._callers: dict[int, Caller] = {}
         self._pidfds: dict[int, int] = {}
+        self._adopting = 0
+        self._early_drops: dict[int, dict[OpenFileDescription, int]] = {}
         self.nursery: trio.Nursery | None = None
+        self.vfds: VirtualFdTable | None = None
 
     def exited(self, tgid: int) -> None:
         """exit_group was seen (its FLUSHes sent)."""
@@ -177,6 +199,44 @@ class DeathWatch:
         held = self._held.get(tgid)
         if held is not None and held.get(description, 0) > 0:
             held[description] -= 1
+        elif held is None and self._adopting:
+            # Maybe a child not found yet whose close is under way: its fd table may still
+            # list the fd when the child is adopted.
+            early = self._early_drops.setdefault(tgid, {})
+            early[description] = early.get(description, 0) + 1
+
+    async def adopt_child(self, parent_tid: int, before: set[int], caller: Caller) -> None:
+        """A fork (clone, vfork) by `parent_tid` was let run while it held virtual fds: find
+        the child among the thread's children and watch what its own fd table holds, so that
+        its death by a signal flushes them too (with the child as lock owner)."""
+        self._adopting += 1
+        try:
+            delay = 0.0005
+            for _ in range(40):  # ~2 s: a clone that failed has no child to find
+                await trio.sleep(delay)
+                delay = min(delay * 2, 0.1)
+                born = _children(parent_tid) - before
+                if born:
+                    break
+            else:
+                return
+            for child in born:
+                self._adopt(child, dataclasses.replace(caller, pid=child))
+        finally:
+            self._adopting -= 1
+            if not self._adopting:
+                self._early_drops.clear()
+
+    def _adopt(self, child: int, caller: Caller) -> None:
+        counts: dict[OpenFileDescription, int] = {}
+        for _number, description in _virtual_fds_of(self.vfds, child):
+            counts[description] = counts.get(description, 0) + 1
+        early = self._early_drops.pop(child, {})
+        for description, count in counts.items():
+            count -= early.get(description, 0)
+            known = self._held.get(child, {}).get(description, 0)
+            for _ in range(count - known):  # what it got itself is counted already
+                self.held(child, caller, description)
 
     async def last_close(self, description: OpenFileDescription) -> None:
         """Every copy of `description` is gone: whoever still held one died without
@@ -238,7 +298,18 @@ async def _flush_quietly(description: OpenFileDescription, tgid: int,
             log.debug("flush at death failed: %s", failure)
 
 
+async def handle_fork(call: Call) -> Reply:
+    """fork, vfork, clone, clone3 of a process with its own fd table (the C core lets threads
+    and CLONE_FILES run) while the caller holds virtual fds: its child is found once born."""
+    watch = call.session.fd_drops
+    if watch.nursery is None or not len(call.session.vfds) or not virtual_fds(call):
+        return CONTINUE
+    watch.nursery.start_soon(watch.adopt_child, call.tid, _children(call.tid), call.caller)
+    return CONTINUE
+
+
 def register(dispatcher: Dispatcher) -> None:
     """Route the reference drops that are not close(2) (close is writes.handle_close)."""
+    dispatcher.register("fork vfork clone clone3", handle_fork)
     dispatcher.register("close_range", handle_close_range)
     dispatcher.register("exit_group", handle_exit_group)
