@@ -224,8 +224,9 @@ RULES: tuple[Rule, ...] = tuple(
     + _action("poll ppoll", ACTION_TRAP_VIRTUAL)
     # A new process that inherits virtual fds owes their FLUSHes at its death even by a
     # signal (D8): Python finds the child while a virtual fd lives (not for a thread, nor a
-    # clone sharing the fd table: the C core lets those run).
-    + _action("fork vfork clone clone3", ACTION_TRAP_VIRTUAL)
+    # clone sharing the fd table: the C core lets those run), at the latest when its parent
+    # waits for it.
+    + _action("fork vfork clone clone3 wait4 waitid", ACTION_TRAP_VIRTUAL)
     + _fd("select pselect6", 0)
     + _action("pidfd_getfd", ACTION_PYTHON)
     + [Rule("execve", ACTION_TRAP_VIRTUAL, (), ((0, -1),)),

@@ -158,6 +158,18 @@ async def flush_cloexec_at_exec(call: Call) -> None:
         await flush(call, description)
 
 
+@dataclasses.dataclass(eq=False)
+class _Birth:
+    """A fork let run while its caller held virtual fds; its child not found yet."""
+
+    parent_tid: int
+    parent_tgid: int
+    before: set[int]
+    caller: Caller
+    inherited: list[OpenFileDescription]
+    found: bool = False
+
+
 class DeathWatch:
     """Which processes hold which virtual descriptions through fds they got in a trapped
     call (open, dup) or inherited over a fork, so that one that dies without exit_group (a
@@ -169,6 +181,7 @@ class DeathWatch:
         self._callers: dict[int, Caller] = {}
         self._pidfds: dict[int, int] = {}
         self._adopting = 0
+        self._births: list[_Birth] = []
         self._early_drops: dict[int, dict[OpenFileDescription, int]] = {}
         self.nursery: trio.Nursery | None = None
         self.vfds: VirtualFdTable | None = None
@@ -205,31 +218,55 @@ class DeathWatch:
             early = self._early_drops.setdefault(tgid, {})
             early[description] = early.get(description, 0) + 1
 
-    async def adopt_child(self, parent_tid: int, before: set[int], caller: Caller) -> None:
+    async def adopt_child(self, record: _Birth) -> None:
         """A fork (clone, vfork) by `parent_tid` was let run while it held virtual fds: find
         the child among the thread's children and watch what its own fd table holds, so that
-        its death by a signal flushes them too (with the child as lock owner)."""
-        self._adopting += 1
+        its death by a signal flushes them too (with the child as lock owner).  The parent's
+        wait finds it too (:meth:`before_wait`), so that a child killed and reaped before
+        this task looked is not missed."""
         try:
             delay = 0.0005
             for _ in range(40):  # ~2 s: a clone that failed has no child to find
+                if self._find(record):
+                    break
                 await trio.sleep(delay)
                 delay = min(delay * 2, 0.1)
-                born = _children(parent_tid) - before
-                if born:
-                    break
-            else:
-                return
-            for child in born:
-                self._adopt(child, dataclasses.replace(caller, pid=child))
         finally:
+            self._births.remove(record)
             self._adopting -= 1
             if not self._adopting:
                 self._early_drops.clear()
 
-    def _adopt(self, child: int, caller: Caller) -> None:
+    def expect_birth(self, parent_tid: int, parent_tgid: int, before: set[int],
+                     caller: Caller, inherited: list[OpenFileDescription]) -> _Birth:
+        """Note the fork before it runs (a wait may come before the finder task starts)."""
+        record = _Birth(parent_tid, parent_tgid, before, caller, inherited)
+        self._births.append(record)
+        self._adopting += 1
+        return record
+
+    def before_wait(self, tgid: int) -> None:
+        """Process `tgid` is about to wait for (and reap) a child: adopt its newborns now."""
+        for record in list(self._births):
+            if record.parent_tgid == tgid:
+                self._find(record)
+
+    def _find(self, record: _Birth) -> bool:
+        if record.found:
+            return True
+        born = _children(record.parent_tid) - record.before
+        for child in born:
+            self._adopt(child, dataclasses.replace(record.caller, pid=child), record.inherited)
+        record.found = bool(born)
+        return record.found
+
+    def _adopt(self, child: int, caller: Caller,
+               inherited: list[OpenFileDescription]) -> None:
+        """Watch `child`: what its fd table lists now or, when it lists none (it is dying:
+        its files are closed already), what it inherited, less what it flushed itself."""
         counts: dict[OpenFileDescription, int] = {}
-        for _number, description in _virtual_fds_of(self.vfds, child):
+        listed = _virtual_fds_of(self.vfds, child)
+        for description in [d for _, d in listed] if listed else inherited:
             counts[description] = counts.get(description, 0) + 1
         early = self._early_drops.pop(child, {})
         for description, count in counts.items():
@@ -302,14 +339,25 @@ async def handle_fork(call: Call) -> Reply:
     """fork, vfork, clone, clone3 of a process with its own fd table (the C core lets threads
     and CLONE_FILES run) while the caller holds virtual fds: its child is found once born."""
     watch = call.session.fd_drops
-    if watch.nursery is None or not len(call.session.vfds) or not virtual_fds(call):
+    if watch.nursery is None or not len(call.session.vfds):
         return CONTINUE
-    watch.nursery.start_soon(watch.adopt_child, call.tid, _children(call.tid), call.caller)
+    inherited = [description for _, description in virtual_fds(call)]
+    if inherited:
+        record = watch.expect_birth(call.tid, call.tgid, _children(call.tid), call.caller,
+                                    inherited)
+        watch.nursery.start_soon(watch.adopt_child, record)
+    return CONTINUE
+
+
+async def handle_wait(call: Call) -> Reply:
+    """wait4/waitid while a fork's child is not found yet: find it before it is reaped."""
+    call.session.fd_drops.before_wait(call.tgid)
     return CONTINUE
 
 
 def register(dispatcher: Dispatcher) -> None:
     """Route the reference drops that are not close(2) (close is writes.handle_close)."""
     dispatcher.register("fork vfork clone clone3", handle_fork)
+    dispatcher.register("wait4 waitid", handle_wait)
     dispatcher.register("close_range", handle_close_range)
     dispatcher.register("exit_group", handle_exit_group)
