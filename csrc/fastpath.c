@@ -478,15 +478,34 @@ static int unix_address_path(pid_t tid, uint64_t addr, uint64_t length, char *pa
     return 1;
 }
 
-/* sendmsg whose msghdr says no control data (so no SCM_RIGHTS): nothing for Python. */
+/* sendmsg whose msghdr (sendmmsg: whose every mmsghdr) says no control data (so no
+ * SCM_RIGHTS): nothing for Python. */
 static int sendmsg_without_control(pid_t tid, const struct seccomp_notif *notif)
 {
-    struct msghdr header;
-    if (notif->data.nr != __NR_sendmsg)
+    if (notif->data.nr == __NR_sendmsg) {
+        struct msghdr header;
+        if (mem_read(tid, notif->data.args[1], &header, sizeof(header)) != (ssize_t)sizeof(header))
+            return 1; /* the kernel gives the caller its own EFAULT */
+        return header.msg_controllen == 0 || header.msg_control == NULL;
+    }
+    if (notif->data.nr != __NR_sendmmsg)
         return 0;
-    if (mem_read(tid, notif->data.args[1], &header, sizeof(header)) != (ssize_t)sizeof(header))
-        return 1; /* the kernel gives the caller its own EFAULT */
-    return header.msg_controllen == 0 || header.msg_control == NULL;
+    struct mmsghdr chunk[64];
+    uint64_t count = (uint32_t)notif->data.args[2];
+    uint64_t address = notif->data.args[1];
+    if (count > 1024)
+        count = 1024; /* UIO_MAXIOV: the kernel sends no more */
+    while (count) {
+        size_t n = count < 64 ? (size_t)count : 64;
+        if (mem_read(tid, address, chunk, n * sizeof(chunk[0])) != (ssize_t)(n * sizeof(chunk[0])))
+            return 0; /* Python looks (a partly readable vector) */
+        for (size_t i = 0; i < n; i++)
+            if (chunk[i].msg_hdr.msg_controllen && chunk[i].msg_hdr.msg_control)
+                return 0;
+        count -= n;
+        address += n * sizeof(chunk[0]);
+    }
+    return 1;
 }
 
 /* poll/ppoll whose pollfd array (arguments 0, 1) holds no fd in [fd_base, 2**31): the kernel

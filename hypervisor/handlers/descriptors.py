@@ -315,6 +315,6 @@ def register(dispatcher: Dispatcher) -> None:
     )
     dispatcher.register(
         "accept sendto recvfrom sendmsg recvmsg shutdown listen getsockname"
-        " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg",
+        " getpeername setsockopt getsockopt accept4 recvmmsg",
         _answer_for(errno.ENOTSOCK, True),  # type: ignore[arg-type]
     )
