@@ -3,7 +3,9 @@
 been asked to notify; prints what the wait returned and what a read then gives.
 
 With ``nopoll`` as argv[2] (a daemon without poll) nothing is queued: the wait must return
-at once (always ready)."""
+at once (always ready).  Modes ``poll-signal`` and ``ppoll-mask`` queue nothing and end the
+wait with a signal instead: a caught SIGALRM during poll, and a SIGUSR1 blocked by the thread
+but let in by ppoll's own mask; each prints the errno the wait got."""
 
 from __future__ import annotations
 
@@ -66,6 +68,34 @@ def wait() -> object:
     return epoll.poll(30)
 
 
+if mode in ("poll-signal", "ppoll-mask"):
+    import signal
+
+    class Alarm(Exception):
+        pass
+
+    def ring(signum: int, frame: object) -> None:
+        raise Alarm
+
+    if mode == "poll-signal":
+        signal.signal(signal.SIGALRM, ring)
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        try:
+            print("poll returned", poller.poll(30000), flush=True)
+        except Alarm:
+            print("poll interrupted by the handler", flush=True)
+    else:
+        signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        pollfd = ctypes.create_string_buffer(struct.pack("<ihh", fd, select.POLLIN, 0))
+        timeout = ctypes.create_string_buffer(struct.pack("<qq", 30, 0))
+        empty = ctypes.create_string_buffer(8)
+        count = libc.ppoll(pollfd, 1, timeout, empty)
+        print("ppoll", count, "errno", ctypes.get_errno() if count < 0 else 0, flush=True)
+    sys.exit(0)
 if not no_poll:
     feeder = threading.Thread(target=feed)
     feeder.start()

@@ -115,3 +115,26 @@ def test_libfuse_poll_example(sessions: Sessions) -> None:
     assert "client rc=0" in run.lines() and "daemon rc=0" in run.lines(), run.output
     notified = next(line for line in run.lines() if line.startswith("notifications: "))
     assert int(notified.split()[-1]) >= 1, run.output
+
+
+SIGNALS = r"""
+mkdir -p mnt
+export POLLFS_LOG=$PWD/daemon.log
+"$PY" @HERE@/pollfs.py "$PWD/mnt" 2>daemon.err &
+daemon=$!
+wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+for mode in poll-signal ppoll-mask; do
+    "$PY" @HERE@/poll_probe.py $mode || echo "probe failed"
+done
+fusermount3 -u "$PWD/mnt"; wait $daemon; echo "daemon rc=$?"
+"""
+
+
+def test_a_signal_ends_the_wait(sessions: Sessions) -> None:
+    """A caught signal ends a poll that waits on the daemon (EINTR: the handler runs), and
+    ppoll waits with its own mask: a signal the thread blocks but ppoll lets in ends it too
+    (as on kernel FUSE)."""
+    run = sessions.run(SIGNALS.replace("@HERE@", str(HERE)), timeout=120)
+    assert run.status == 0, run.output
+    for line in ("poll interrupted by the handler", "ppoll -1 errno 4", "daemon rc=0"):
+        assert line in run.lines(), run.output
