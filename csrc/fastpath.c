@@ -564,7 +564,7 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
         return reason;
     }
     if (notif->data.nr == __NR_select || notif->data.nr == __NR_pselect6) {
-        /* The filter let nfds <= fd_base run: a set may name a virtual fd (decisions D25) */
+        /* The filter let nfds <= fd_base run: a set may name a virtual fd (decisions D26) */
         reason = config->virtual_inodes.live ? REASON_ALWAYS : 0;
         pthread_rwlock_unlock(&config->lock);
         return reason;

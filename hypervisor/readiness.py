@@ -1,4 +1,4 @@
-"""Who waits for an open file description's poll mask to change (decisions.md D25).
+"""Who waits for an open file description's poll mask to change (decisions.md D26).
 
 The provider is asked at each poll, select or epoll_ctl of a virtual fd (the kernel's
 f_op->poll) and given :meth:`Readiness.wake` when somebody will wait.  Waiting callers are

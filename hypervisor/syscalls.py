@@ -218,7 +218,7 @@ RULES: tuple[Rule, ...] = tuple(
     # SCM_RIGHTS may carry a virtual fd on any socket: Python reads the message while a
     # virtual fd lives (docs/decisions.md D23); pidfd_getfd is rare, Python sees each.
     + [Rule("sendmsg", ACTION_TRAP_VIRTUAL, (0,)), Rule("sendmmsg", ACTION_TRAP_VIRTUAL, (0,))]
-    # poll/select on a virtual fd ask its provider (decisions.md D25): the C core queues a
+    # poll/select on a virtual fd ask its provider (decisions.md D26): the C core queues a
     # poll/ppoll whose array holds an fd in the range, a select/pselect6 whose nfds reaches
     # it (the filter already let smaller ones run), while a virtual fd lives.
     + _action("poll ppoll", ACTION_TRAP_VIRTUAL)

@@ -1,4 +1,4 @@
-"""poll, ppoll, select, pselect6 and epoll_ctl with a virtual fd (decisions.md D25).
+"""poll, ppoll, select, pselect6 and epoll_ctl with a virtual fd (decisions.md D26).
 
 A virtual fd is a socket that would always poll ready; its provider knows better (FUSE:
 POLL).  The C core queues a poll or ppoll to Python only when its array holds an fd in the

@@ -1,4 +1,4 @@
-"""POLL as fs/fuse/file.c's fuse_file_poll sends it, NOTIFY_POLL as dev.c wakes (D25)."""
+"""POLL as fs/fuse/file.c's fuse_file_poll sends it, NOTIFY_POLL as dev.c wakes (D26)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""poll, ppoll, select, pselect6 and epoll on files of a mount (issue 6, decisions.md D25).
+"""poll, ppoll, select, pselect6 and epoll on files of a mount (issue 6, decisions.md D26).
 
 A daemon that implements poll is asked (FUSE POLL with a poll handle) and the caller sleeps
 until the daemon's NOTIFY_POLL makes the file ready; a daemon without poll (ENOSYS) has files
