@@ -24,7 +24,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,21 +531,6 @@ static int poll_without_virtual_range(pid_t tid, const struct seccomp_notif *not
     return 1;
 }
 
-/* A clone that makes a thread or shares the fd table: no fd table of its own to flush at its
- * death (decisions D8).  fork and vfork always make one. */
-static int clone_without_own_files(pid_t tid, const struct seccomp_notif *notif)
-{
-    uint64_t flags;
-    if (notif->data.nr == __NR_clone)
-        flags = notif->data.args[0];
-    else if (notif->data.nr == __NR_clone3) {
-        if (mem_read(tid, notif->data.args[0], &flags, sizeof(flags)) != (ssize_t)sizeof(flags))
-            return 1; /* the kernel gives the caller its own EFAULT */
-    } else
-        return 0;
-    return (flags & (CLONE_THREAD | CLONE_FILES)) != 0;
-}
-
 int fastpath_decide(struct fastpath_config *config, const struct spec_entry *entry,
                     const struct seccomp_notif *notif, int fd_base,
                     struct queued_notification *out)
@@ -571,8 +555,7 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
     }
     if (entry->action == ACTION_TRAP_VIRTUAL && config->virtual_inodes.live &&
         !sendmsg_without_control(tid, notif) &&
-        !poll_without_virtual_range(tid, notif, fd_base) &&
-        !clone_without_own_files(tid, notif)) {
+        !poll_without_virtual_range(tid, notif, fd_base)) {
         pthread_rwlock_unlock(&config->lock);
         return REASON_ALWAYS; /* exec/exit_group may drop a virtual fd: FLUSH (Python);
                                * sendmsg's SCM_RIGHTS may carry one (decisions D23) */

@@ -222,11 +222,10 @@ RULES: tuple[Rule, ...] = tuple(
     # poll/ppoll whose array holds an fd in the range, a select/pselect6 whose nfds reaches
     # it (the filter already let smaller ones run), while a virtual fd lives.
     + _action("poll ppoll", ACTION_TRAP_VIRTUAL)
-    # A new process that inherits virtual fds owes their FLUSHes at its death even by a
-    # signal (D8): Python finds the child while a virtual fd lives (not for a thread, nor a
-    # clone sharing the fd table: the C core lets those run), at the latest when its parent
-    # waits for it.
-    + _action("fork vfork clone clone3 wait4 waitid", ACTION_TRAP_VIRTUAL)
+    # A child killed while holding virtual fds it inherited over fork owes their FLUSHes (D8):
+    # Python finds it dead when its parent waits, while a virtual fd lives.  (fork itself is
+    # not trapped: a signal during a notification fails it with EINTR, which fork never is.)
+    + _action("wait4 waitid", ACTION_TRAP_VIRTUAL)
     + _fd("select pselect6", 0)
     + _action("pidfd_getfd", ACTION_PYTHON)
     + [Rule("execve", ACTION_TRAP_VIRTUAL, (), ((0, -1),)),

@@ -15,6 +15,7 @@ import logging
 import os
 import select
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -42,6 +43,8 @@ class OpenFileDescription:
     dir_buffer: list[DirEntry] = field(default_factory=list)
     released: bool = False
     readiness: Readiness | None = None
+    created: float = field(default_factory=lambda: time.clock_gettime(time.CLOCK_BOOTTIME))
+    """When it was opened (CLOCK_BOOTTIME): a child born before may have inherited it."""
     """Poll waiters and epoll stand-in, from the first poll (readiness.py)."""
 
     @property
