@@ -9,7 +9,12 @@ files), which prints the same kind of lines on kernel FUSE.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +42,13 @@ fusermount3 -u "$PWD/mnt"; wait $daemon; echo "daemon rc=$?"
 """
 
 
+#: What each wait returns once the file is readable (the fd is 512 under vufuse).
+WOKE = {
+    "poll": "woke [(512, 1)]", "ppoll": "woke (1, 1)", "select": "woke True",
+    "pselect": "woke (1, True)", "epoll": "woke [(512, 1)]",
+}
+
+
 def _script(options: str, probe: str) -> str:
     return (SCRIPT.replace("@HERE@", str(HERE)).replace("@OPTIONS@", options)
             .replace("@PROBE@", probe).replace("@MODES@", " ".join(MODES)))
@@ -58,14 +70,10 @@ def test_poll_sleeps_until_the_daemon_notifies(sessions: Sessions) -> None:
     run = sessions.run(_script("", ""), timeout=240)
     assert run.status == 0, run.output
     sections = _sections(run.output)
-    woke = {
-        "poll": "woke [(512, 1)]", "ppoll": "woke (1, 1)", "select": "woke True",
-        "pselect": "woke (1, True)", "epoll": "woke [(512, 1)]",
-    }
     for mode in MODES:
         lines = sections.get(mode, [])
         for expected in ("fd in the virtual range True", "before False",
-                         "still waiting after the scheduled poll True", woke[mode],
+                         "still waiting after the scheduled poll True", WOKE[mode],
                          "read b'hello'"):
             assert expected in lines, (mode, run.output)
         assert "probe failed" not in lines, (mode, run.output)
@@ -77,13 +85,9 @@ def test_poll_without_daemon_poll_is_always_ready(sessions: Sessions) -> None:
     run = sessions.run(_script("--no-poll", "nopoll"), timeout=240)
     assert run.status == 0, run.output
     sections = _sections(run.output)
-    woke = {
-        "poll": "woke [(512, 1)]", "ppoll": "woke (1, 1)", "select": "woke True",
-        "pselect": "woke (1, True)", "epoll": "woke [(512, 1)]",
-    }
     for mode in MODES:
         lines = sections.get(mode, [])
-        for expected in ("before True", woke[mode], "read b''", "scheduled polls: 0"):
+        for expected in ("before True", WOKE[mode], "read b''", "scheduled polls: 0"):
             assert expected in lines, (mode, run.output)
 
 
@@ -138,3 +142,44 @@ def test_a_signal_ends_the_wait(sessions: Sessions) -> None:
     assert run.status == 0, run.output
     for line in ("poll interrupted by the handler", "ppoll -1 errno 4", "daemon rc=0"):
         assert line in run.lines(), run.output
+
+
+@pytest.mark.kernel
+def test_the_same_on_kernel_fuse(tmp_path: Path) -> None:
+    """The reference (root pass): the same probe against the same daemon on kernel FUSE
+    prints the lines the vufuse tests above expect (but for the fd numbers)."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
+        pytest.skip("needs root, /dev/fuse and fusermount3")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    log = tmp_path / "daemon.log"
+    env = dict(os.environ, POLLFS_LOG=str(log), PYTHONPATH=str(HERE.parents[1]))
+    daemon = subprocess.Popen([sys.executable, str(HERE / "pollfs.py"), str(mnt)], env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.ismount(mnt):
+            assert daemon.poll() is None and time.monotonic() < deadline, "no mount"
+            time.sleep(0.05)
+        for mode in (*MODES, "poll-signal", "ppoll-mask"):
+            log.write_text("")
+            probe = subprocess.run([sys.executable, str(HERE / "poll_probe.py"), mode],
+                                   cwd=tmp_path, env=env, capture_output=True, text=True,
+                                   timeout=120)
+            lines = probe.stdout.splitlines()
+            assert probe.returncode == 0, probe.stdout + probe.stderr
+            if mode == "poll-signal":
+                assert "poll interrupted by the handler" in lines, probe.stdout
+                continue
+            if mode == "ppoll-mask":
+                assert "ppoll -1 errno 4" in lines, probe.stdout
+                continue
+            lines = [re.sub(r"\[\(\d+, 1\)\]", "[(FD, 1)]", line) for line in lines]
+            woke = re.sub(r"\[\(\d+, 1\)\]", "[(FD, 1)]", WOKE[mode])
+            for expected in ("fd in the virtual range False", "before False",
+                             "still waiting after the scheduled poll True", woke,
+                             "read b'hello'"):
+                assert expected in lines, (mode, probe.stdout)
+            assert log.read_text().count("schedule=1") >= 1, log.read_text()
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=False)
+        daemon.wait(20)
