@@ -132,6 +132,7 @@ class Session:
         self.fifos = FifoDirectory(self.runtime_dir + b"/fifo")
         self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
+        self.fd_drops.vfds = self.vfds
         self.answers = AnswerCache(self.tracer)
         """Stat answers the C core gives itself (docs/decisions.md D20)."""
         self.answers.suspended = lambda: len(self.low_fds) > 0 or self.low_fds.finishing

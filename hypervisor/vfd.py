@@ -15,6 +15,7 @@ import logging
 import os
 import select
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ import trio
 
 from .paths import VirtualLocation
 from .provider import DirEntry, OpenFile
+from .readiness import Readiness
 from .syscalls import FD_BASE
 
 log = logging.getLogger("vufuse.hypervisor")
@@ -72,6 +74,10 @@ class OpenFileDescription:
     lock: DescriptionLock = field(default_factory=DescriptionLock)
     dir_buffer: list[DirEntry] = field(default_factory=list)
     released: bool = False
+    readiness: Readiness | None = None
+    created: float = field(default_factory=lambda: time.clock_gettime(time.CLOCK_BOOTTIME))
+    """When it was opened (CLOCK_BOOTTIME): a child born before may have inherited it."""
+    """Poll waiters and epoll stand-in, from the first poll (readiness.py)."""
 
     @property
     def path_only(self) -> bool:
@@ -173,6 +179,13 @@ class VirtualFdTable:
         inode = socket_inode(link)
         return None if inode is None else self._by_inode.get(inode)
 
+    def readiness(self, description: OpenFileDescription) -> Readiness:
+        """The poll waiters of `description` (made at its first poll)."""
+        assert description.handle is not None
+        if description.readiness is None:
+            description.readiness = Readiness(description.handle, self._nursery)
+        return description.readiness
+
     def __len__(self) -> int:
         return len(self._by_inode)
 
@@ -235,6 +248,8 @@ class VirtualFdTable:
         if description.our_end.fileno() >= 0:
             trio.lowlevel.notify_closing(description.our_end)  # wakes our _watch, if waiting
         description.our_end.close()
+        if description.readiness is not None:
+            description.readiness.close()  # out of every epoll instance, as the kernel's fput
         if description.handle is not None:
             if self.before_release is not None:
                 try:

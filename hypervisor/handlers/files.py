@@ -292,7 +292,12 @@ async def read_at(
     """Read through the provider's file handle, clamped like read(2) (MAX_RW_COUNT)."""
     assert description.handle is not None
     await call.session.low_fds.settle(description.location.mount)
-    return await description.handle.read(position, min(size, MAX_RW_COUNT), caller=call.caller)
+    try:
+        return await description.handle.read(position, min(size, MAX_RW_COUNT),
+                                             caller=call.caller)
+    finally:
+        if description.readiness is not None:
+            description.readiness.changed()  # an epoll stand-in shows the mask after it
 
 
 def _iovecs(call: Call, address: int, count: int) -> list[tuple[int, int]]:

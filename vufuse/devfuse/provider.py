@@ -24,6 +24,7 @@ from vufuse import protocol as p
 
 from . import dir as fuse_dir
 from . import init as fuse_init
+from . import poll as fuse_poll
 from . import readdir as fuse_readdir
 from . import writeback
 from . import xattr as fuse_xattr
@@ -127,6 +128,13 @@ class FuseOpenFile(FileWriteMixin, OpenFile):
     async def flush(self, lock_owner: int = 0, *, caller: Caller | None = None) -> None:
         """FLUSH: due at every close(2) of a descriptor of this open file."""
         await self.file.flush(lock_owner, caller)
+
+    async def poll(
+        self, events: int, waker: Callable[[], None] | None = None,
+        *, caller: Caller | None = None,
+    ) -> int:
+        """POLL (poll.py): the daemon's mask, or always ready when it has no poll."""
+        return await fuse_poll.poll(self.file, events, waker, caller)
 
     async def release(self) -> None:
         """RELEASE/RELEASEDIR: the last reference anywhere is gone."""

@@ -16,6 +16,7 @@ import trio
 from hypervisor.provider import Caller
 from vufuse import protocol as p
 
+from . import poll as fuse_poll
 from .connection import Connection
 from .dentry import DentryCache
 from .inode import Inode, InodeTable
@@ -142,7 +143,8 @@ class Superblock:
     def notify(self, notification: Any) -> None:
         """Apply a daemon's notification to the caches (fuse_notify_inval_inode/entry, delete).
 
-        STORE, RETRIEVE, POLL and the rest are logged and ignored for now.
+        POLL wakes the waiter of the file registered under its kh (poll.py); STORE and
+        RETRIEVE are store.py's; the rest are logged and ignored.
         """
         if isinstance(notification, p.InvalInodeNotification):
             inode = self.inodes.find(notification.arg.ino)
@@ -165,6 +167,8 @@ class Superblock:
                 inode = self.inodes.find(nodeid)
                 if inode is not None:
                     self.inodes.invalidate_attr(inode)
+        elif isinstance(notification, p.PollNotification):
+            fuse_poll.wake(self.connection.polled, notification.arg.kh)
         else:
             log.debug("FUSE notification ignored: %s", type(notification).__name__)
         # Evictions caused here owe FORGETs: the receive loop awaits flush_forgets next.
