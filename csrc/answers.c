@@ -312,7 +312,7 @@ int answers_serve(struct answer_cache *cache, int listener_fd, const struct secc
         return 0;
     /* The notification still pending means its thread is alive and its id its own. */
     uint64_t id = notif->id;
-    if (ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
+    if (notify_ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
         return 1; /* gone meanwhile: nobody to answer */
     ssize_t written = mem_write(tid, buffer, answer, want_statx ? ANSWER_STATX_SIZE
                                                                 : ANSWER_STAT_SIZE);
@@ -322,7 +322,7 @@ int answers_serve(struct answer_cache *cache, int listener_fd, const struct secc
             return 1;
         response.error = -EFAULT;
     }
-    ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_SEND, &response);
+    notify_ioctl(listener_fd, SECCOMP_IOCTL_NOTIF_SEND, &response);
     return 1;
 }
 

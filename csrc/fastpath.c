@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,15 +477,58 @@ static int unix_address_path(pid_t tid, uint64_t addr, uint64_t length, char *pa
     return 1;
 }
 
-/* sendmsg whose msghdr says no control data (so no SCM_RIGHTS): nothing for Python. */
+/* sendmsg whose msghdr (sendmmsg: whose every mmsghdr) says no control data (so no
+ * SCM_RIGHTS): nothing for Python. */
 static int sendmsg_without_control(pid_t tid, const struct seccomp_notif *notif)
 {
-    struct msghdr header;
-    if (notif->data.nr != __NR_sendmsg)
+    if (notif->data.nr == __NR_sendmsg) {
+        struct msghdr header;
+        if (mem_read(tid, notif->data.args[1], &header, sizeof(header)) != (ssize_t)sizeof(header))
+            return 1; /* the kernel gives the caller its own EFAULT */
+        return header.msg_controllen == 0 || header.msg_control == NULL;
+    }
+    if (notif->data.nr != __NR_sendmmsg)
         return 0;
-    if (mem_read(tid, notif->data.args[1], &header, sizeof(header)) != (ssize_t)sizeof(header))
-        return 1; /* the kernel gives the caller its own EFAULT */
-    return header.msg_controllen == 0 || header.msg_control == NULL;
+    struct mmsghdr chunk[64];
+    uint64_t count = (uint32_t)notif->data.args[2];
+    uint64_t address = notif->data.args[1];
+    if (count > 1024)
+        count = 1024; /* UIO_MAXIOV: the kernel sends no more */
+    while (count) {
+        size_t n = count < 64 ? (size_t)count : 64;
+        if (mem_read(tid, address, chunk, n * sizeof(chunk[0])) != (ssize_t)(n * sizeof(chunk[0])))
+            return 0; /* Python looks (a partly readable vector) */
+        for (size_t i = 0; i < n; i++)
+            if (chunk[i].msg_hdr.msg_controllen && chunk[i].msg_hdr.msg_control)
+                return 0;
+        count -= n;
+        address += n * sizeof(chunk[0]);
+    }
+    return 1;
+}
+
+/* poll/ppoll whose pollfd array (arguments 0, 1) holds no fd in [fd_base, 2**31): the kernel
+ * polls no virtual fd there.  An unreadable array is the kernel's EFAULT to give. */
+static int poll_without_virtual_range(pid_t tid, const struct seccomp_notif *notif, int fd_base)
+{
+    if (notif->data.nr != __NR_poll && notif->data.nr != __NR_ppoll)
+        return 0;
+    struct pollfd chunk[256];
+    uint64_t count = notif->data.args[1];
+    uint64_t address = notif->data.args[0];
+    if (count > (1u << 20))
+        return 1; /* EINVAL from the kernel */
+    while (count) {
+        size_t n = count < 256 ? (size_t)count : 256;
+        if (mem_read(tid, address, chunk, n * sizeof(chunk[0])) != (ssize_t)(n * sizeof(chunk[0])))
+            return 1;
+        for (size_t i = 0; i < n; i++)
+            if (chunk[i].fd >= fd_base)
+                return 0;
+        count -= n;
+        address += n * sizeof(chunk[0]);
+    }
+    return 1;
 }
 
 int fastpath_decide(struct fastpath_config *config, const struct spec_entry *entry,
@@ -503,8 +547,15 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
         pthread_rwlock_unlock(&config->lock);
         return reason;
     }
+    if (notif->data.nr == __NR_select || notif->data.nr == __NR_pselect6) {
+        /* The filter let nfds <= fd_base run: a set may name a virtual fd (decisions D26) */
+        reason = config->virtual_inodes.live ? REASON_ALWAYS : 0;
+        pthread_rwlock_unlock(&config->lock);
+        return reason;
+    }
     if (entry->action == ACTION_TRAP_VIRTUAL && config->virtual_inodes.live &&
-        !sendmsg_without_control(tid, notif)) {
+        !sendmsg_without_control(tid, notif) &&
+        !poll_without_virtual_range(tid, notif, fd_base)) {
         pthread_rwlock_unlock(&config->lock);
         return REASON_ALWAYS; /* exec/exit_group may drop a virtual fd: FLUSH (Python);
                                * sendmsg's SCM_RIGHTS may carry one (decisions D23) */

@@ -20,6 +20,15 @@ static void count(struct listener *listener, int which)
     __atomic_add_fetch(&listener->stats[which], 1, __ATOMIC_RELAXED);
 }
 
+int notify_ioctl(int fd, unsigned long request, void *argument)
+{
+    int result;
+    do
+        result = ioctl(fd, request, argument);
+    while (result < 0 && errno == EINTR);
+    return result;
+}
+
 static void enqueue(struct listener *listener, const struct queued_notification *item)
 {
     pthread_mutex_lock(&listener->queue_lock);
@@ -31,7 +40,7 @@ static void enqueue(struct listener *listener, const struct queued_notification 
             pthread_mutex_unlock(&listener->queue_lock);
             /* Out of memory: the tracee can't be served; fail the syscall rather than hang. */
             struct seccomp_notif_resp response = {item->id, 0, -ENOMEM, 0};
-            ioctl(listener->listener_fd, SECCOMP_IOCTL_NOTIF_SEND, &response);
+            notify_ioctl(listener->listener_fd, SECCOMP_IOCTL_NOTIF_SEND, &response);
             return;
         }
         listener->queue = queue;
@@ -88,7 +97,7 @@ static void handle(struct listener *listener, const struct seccomp_notif *notif)
         return;
     }
     struct seccomp_notif_resp response = {notif->id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
-    if (ioctl(listener->listener_fd, SECCOMP_IOCTL_NOTIF_SEND, &response) < 0)
+    if (notify_ioctl(listener->listener_fd, SECCOMP_IOCTL_NOTIF_SEND, &response) < 0)
         count(listener, STAT_DROPPED); /* the tracee died or was interrupted meanwhile */
     else
         count(listener, STAT_FAST_CONTINUE);

@@ -29,6 +29,14 @@
 #define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
 #endif
 
+/* A seccomp-notify ioctl (SEND, ADDFD without SEND, ID_VALID), retried while a signal to the
+ * supervisor interrupts it: the kernel takes the notify lock interruptibly, and a stop
+ * (Ctrl-Z, a debugger or profiler attaching, the freezer) or a handled signal makes the ioctl
+ * fail with EINTR having done nothing — which, unretried, left a tracee unanswered for ever or
+ * answered with a wrong errno.  Not for ADDFD with SECCOMP_ADDFD_FLAG_SEND: see
+ * Tracer_addfd. */
+int notify_ioctl(int fd, unsigned long request, void *argument);
+
 /* Spec actions (docs/tracer-core.md). */
 enum {
     ACTION_TRAP = 1,

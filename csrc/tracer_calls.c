@@ -86,7 +86,7 @@ static PyObject *Tracer_respond(TracerObject *self, PyObject *args, PyObject *kw
         .error = continue_ ? 0 : -error,
         .flags = continue_ ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0,
     };
-    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &response) < 0)
+    if (notify_ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &response) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     Py_RETURN_NONE;
 }
@@ -96,7 +96,8 @@ PyDoc_STRVAR(Tracer_addfd_doc,
 "Install a duplicate of our fd `srcfd` in the tracee (SECCOMP_IOCTL_NOTIF_ADDFD).  newfd >= 0\n"
 "places it at that number, replacing whatever was there (SETFD; it must lie below the\n"
 "tracee's RLIMIT_NOFILE); else the lowest free number.  send=True also answers the\n"
-"notification with the new fd number, atomically.  Returns the number in the tracee.");
+"notification with the new fd number once it is installed (ADDFD, then SEND).  Returns the\n"
+"number in the tracee.");
 
 static PyObject *Tracer_addfd(TracerObject *self, PyObject *args, PyObject *kwargs)
 {
@@ -109,16 +110,29 @@ static PyObject *Tracer_addfd(TracerObject *self, PyObject *args, PyObject *kwar
     int fd = listener_fd_or_raise(self);
     if (fd < 0)
         return NULL;
+    /* Never SECCOMP_ADDFD_FLAG_SEND: when a signal to us (a stop, a ptrace interrupt)
+     * interrupts that ioctl before the tracee installed the fd, the kernel withdraws the
+     * request but leaves the notification marked replied, so the tracee's syscall returns 0
+     * (fd 0!) and the restarted ioctl fails EINPROGRESS.  Two steps instead: the tracee waits
+     * killably once we have received its notification (WAIT_KILLABLE_RECV), so nothing but
+     * its death comes between them, and an interrupted ADDFD alone is withdrawn or done,
+     * never half done. */
     struct seccomp_notif_addfd request = {
         .id = id,
-        .flags = (newfd >= 0 ? SECCOMP_ADDFD_FLAG_SETFD : 0) | (send ? SECCOMP_ADDFD_FLAG_SEND : 0),
+        .flags = newfd >= 0 ? SECCOMP_ADDFD_FLAG_SETFD : 0,
         .srcfd = (unsigned int)srcfd,
         .newfd = newfd >= 0 ? (unsigned int)newfd : 0,
         .newfd_flags = cloexec ? O_CLOEXEC : 0,
     };
-    int result = ioctl(fd, SECCOMP_IOCTL_NOTIF_ADDFD, &request);
+    int result = notify_ioctl(fd, SECCOMP_IOCTL_NOTIF_ADDFD, &request);
     if (result < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
+    if (send) {
+        struct seccomp_notif_resp response = {.id = id, .val = result};
+        /* ENOENT: killed since the ADDFD; the fd dies with its table, as on the kernel. */
+        if (notify_ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &response) < 0 && errno != ENOENT)
+            return PyErr_SetFromErrno(PyExc_OSError);
+    }
     return PyLong_FromLong(result);
 }
 
@@ -136,7 +150,7 @@ static PyObject *Tracer_id_valid(TracerObject *self, PyObject *arg)
     if (fd < 0)
         return NULL;
     __u64 value = id;
-    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &value) == 0)
+    if (notify_ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &value) == 0)
         Py_RETURN_TRUE;
     if (errno == ENOENT)
         Py_RETURN_FALSE;
@@ -370,7 +384,7 @@ static int check_pending(TracerObject *self, PyObject *id_object)
     if (fd < 0)
         return -1;
     __u64 value = id;
-    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &value) == 0)
+    if (notify_ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &value) == 0)
         return 0;
     raise_errno(errno);
     return -1;

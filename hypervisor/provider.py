@@ -107,6 +107,10 @@ class Caller:
     groups: list[int] = field(default_factory=list)
 
 
+DEFAULT_POLLMASK = 0x145
+"""POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM: what poll(2) says of a file that can't tell
+(the kernel's DEFAULT_POLLMASK: always ready)."""
+
 UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
 Timestamp = tuple[int, int]
@@ -182,8 +186,12 @@ class OpenFile:
         """Up to `size` bytes at `offset`; fewer only at end of file."""
         raise _error(errno.EISDIR)
 
-    async def readdir(self, offset: int, *, caller: Caller | None = None) -> list[DirEntry]:
-        """Entries after cookie `offset` (0 = from the start); an empty list at the end."""
+    async def readdir(
+        self, offset: int, *, caller: Caller | None = None, size: int = 0
+    ) -> list[DirEntry]:
+        """Entries after cookie `offset` (0 = from the start); an empty list at the end.
+        `size`: the caller's buffer in bytes (getdents' count), how much is worth fetching
+        at once (0: unknown)."""
         raise _error(errno.ENOTDIR)
 
     async def getattr(self, *, caller: Caller | None = None) -> Attributes | None:
@@ -196,6 +204,16 @@ class OpenFile:
 
     async def release(self) -> None:
         """The last reference anywhere is gone (RELEASE)."""
+
+    async def poll(
+        self, events: int, waker: Callable[[], None] | None = None,
+        *, caller: Caller | None = None,
+    ) -> int:
+        """The poll(2) mask of this open file for the asked `events` (the kernel's
+        f_op->poll).  With `waker` somebody will wait: the provider calls ``waker()`` (from
+        the session's trio thread) whenever the answer may have changed since (FUSE:
+        POLL_SCHEDULE_NOTIFY, then NOTIFY_POLL).  The default is always ready."""
+        return DEFAULT_POLLMASK
 
     # --- write side ---------------------------------------------------------------------
     async def write(self, offset: int, data: bytes, *, caller: Caller | None = None) -> int:

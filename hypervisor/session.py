@@ -2,7 +2,7 @@
 
 One trio task drains `Tracer.take()` whenever the core's eventfd is readable and starts one
 handler task per notification, so a slow provider never blocks other tracees; a handler task
-that has answered goes on with the first notification queued meanwhile (D27).  Another waits
+that has answered goes on with the first notification queued meanwhile (D28).  Another waits
 for the command's exit status.  When the command has exited, every process left in the session
 is killed (the keeper does it), every virtual file is released and the runtime directory is
 removed: nothing survives the session.
@@ -133,6 +133,7 @@ class Session:
         self.fifos = FifoDirectory(self.runtime_dir + b"/fifo")
         self.snapshots = SnapshotCache()
         self.vfds.before_release = self.fd_drops.last_close
+        self.fd_drops.vfds = self.vfds
         self.answers = AnswerCache(self.tracer)
         """Stat answers the C core gives itself (docs/decisions.md D20)."""
         self.answers.suspended = lambda: len(self.low_fds) > 0 or self.low_fds.finishing

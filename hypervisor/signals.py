@@ -27,9 +27,10 @@ answer is dropped, what it acquired (a lookup, an open file) is kept or released
 provider's own bookkeeping (decisions D21)."""
 
 
-def interrupting_signals(tid: int) -> int:
+def interrupting_signals(tid: int, blocked: int | None = None) -> int:
     """Mask of signals thread `tid` has pending, unblocked and caught; -1 if it is gone or
-    dying (SIGKILL: the kernel interrupts the request of a fatal signal too)."""
+    dying (SIGKILL: the kernel interrupts the request of a fatal signal too).  `blocked`:
+    the mask the call itself sets while it waits (ppoll, pselect6), instead of SigBlk."""
     fields: dict[bytes, int] = {}
     try:
         with open(f"/proc/{tid}/status", "rb") as status:
@@ -44,7 +45,9 @@ def interrupting_signals(tid: int) -> int:
     except (OSError, ValueError):
         return 0
     pending = fields.get(b"SigPnd", 0) | fields.get(b"ShdPnd", 0)
-    return pending & ~fields.get(b"SigBlk", 0) & fields.get(b"SigCgt", 0)
+    if blocked is None:
+        blocked = fields.get(b"SigBlk", 0)
+    return pending & ~blocked & fields.get(b"SigCgt", 0)
 
 
 class SignalWatch:
@@ -53,6 +56,7 @@ class SignalWatch:
     def __init__(self) -> None:
         self._calls: dict[int, tuple[int, trio.CancelScope, float]] = {}
         self._cancelled_at: dict[int, float] = {}
+        self._blocked: dict[int, int] = {}
         #: Answers notification `id` with EINTR (the session's tracer); set by the session.
         self.give_up: Callable[[int], None] = lambda notification_id: None
 
@@ -64,6 +68,11 @@ class SignalWatch:
         """A call is answered."""
         self._calls.pop(notification_id, None)
         self._cancelled_at.pop(notification_id, None)
+        self._blocked.pop(notification_id, None)
+
+    def block_while(self, notification_id: int, mask: int) -> None:
+        """Call `notification_id` waits with signal mask `mask` (ppoll's, pselect6's)."""
+        self._blocked[notification_id] = mask
 
     async def run(self) -> None:
         """Look at the threads of long calls every POLL seconds (the session's task)."""
@@ -74,7 +83,9 @@ class SignalWatch:
             now = trio.current_time()
             for notification_id, (tid, scope, started) in list(self._calls.items()):
                 if not scope.cancel_called:
-                    if started <= now - POLL and interrupting_signals(tid):
+                    if started <= now - POLL and interrupting_signals(
+                        tid, self._blocked.get(notification_id)
+                    ):
                         scope.cancel()
                         self._cancelled_at[notification_id] = now
                     continue

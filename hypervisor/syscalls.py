@@ -200,7 +200,7 @@ RULES: tuple[Rule, ...] = tuple(
         " fallocate preadv pwritev syncfs preadv2 pwritev2 quotactl_fd open_by_handle_at"
         # Socket calls on a virtual fd: the kernel would say ENOTSOCK for a file.
         " accept sendto recvfrom recvmsg shutdown listen getsockname"
-        " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg"
+        " getpeername setsockopt getsockopt accept4 recvmmsg"
     )
     # bind/connect of a unix socket to a path on a mount (docs/decisions.md D12): the C core
     # reads the sockaddr_un (arguments 1, 2) and queues a watched path.
@@ -217,7 +217,16 @@ RULES: tuple[Rule, ...] = tuple(
     + _action("exit_group", ACTION_TRAP_VIRTUAL)
     # SCM_RIGHTS may carry a virtual fd on any socket: Python reads the message while a
     # virtual fd lives (docs/decisions.md D23); pidfd_getfd is rare, Python sees each.
-    + [Rule("sendmsg", ACTION_TRAP_VIRTUAL, (0,))]
+    + [Rule("sendmsg", ACTION_TRAP_VIRTUAL, (0,)), Rule("sendmmsg", ACTION_TRAP_VIRTUAL, (0,))]
+    # poll/select on a virtual fd ask its provider (decisions.md D26): the C core queues a
+    # poll/ppoll whose array holds an fd in the range, a select/pselect6 whose nfds reaches
+    # it (the filter already let smaller ones run), while a virtual fd lives.
+    + _action("poll ppoll", ACTION_TRAP_VIRTUAL)
+    # A child killed while holding virtual fds it inherited over fork owes their FLUSHes (D8):
+    # Python finds it dead when its parent waits, while a virtual fd lives.  (fork itself is
+    # not trapped: a signal during a notification fails it with EINTR, which fork never is.)
+    + _action("wait4 waitid", ACTION_TRAP_VIRTUAL)
+    + _fd("select pselect6", 0)
     + _action("pidfd_getfd", ACTION_PYTHON)
     + [Rule("execve", ACTION_TRAP_VIRTUAL, (), ((0, -1),)),
        Rule("execveat", ACTION_TRAP_VIRTUAL, (0,), ((1, 0),))]

@@ -15,6 +15,7 @@ import logging
 import os
 import select
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -22,9 +23,42 @@ import trio
 
 from .paths import VirtualLocation
 from .provider import DirEntry, OpenFile
+from .readiness import Readiness
 from .syscalls import FD_BASE
 
 log = logging.getLogger("vufuse.hypervisor")
+
+
+class DescriptionLock:
+    """The lock of a description's offset (f_pos_lock): a trio.Lock taken at once when it is
+    free, without the scheduler pass trio's acquire makes even then (one per read, write or
+    getdents, ≈ a tenth of a cached read's time); a held one is waited for as usual."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = trio.Lock()
+
+    async def acquire(self) -> None:
+        """Take the lock, waiting (a checkpoint) only when another task holds it."""
+        try:
+            self._lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self._lock.acquire()
+
+    def release(self) -> None:
+        """Let go (the task that took it)."""
+        self._lock.release()
+
+    def locked(self) -> bool:
+        """Whether some task holds it."""
+        return self._lock.locked()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
 
 
 @dataclass(eq=False)
@@ -37,9 +71,13 @@ class OpenFileDescription:
     handle: OpenFile | None  # None for O_PATH
     our_end: socket.socket
     offset: int = 0
-    lock: trio.Lock = field(default_factory=trio.Lock)
+    lock: DescriptionLock = field(default_factory=DescriptionLock)
     dir_buffer: list[DirEntry] = field(default_factory=list)
     released: bool = False
+    readiness: Readiness | None = None
+    created: float = field(default_factory=lambda: time.clock_gettime(time.CLOCK_BOOTTIME))
+    """When it was opened (CLOCK_BOOTTIME): a child born before may have inherited it."""
+    """Poll waiters and epoll stand-in, from the first poll (readiness.py)."""
 
     @property
     def path_only(self) -> bool:
@@ -141,6 +179,13 @@ class VirtualFdTable:
         inode = socket_inode(link)
         return None if inode is None else self._by_inode.get(inode)
 
+    def readiness(self, description: OpenFileDescription) -> Readiness:
+        """The poll waiters of `description` (made at its first poll)."""
+        assert description.handle is not None
+        if description.readiness is None:
+            description.readiness = Readiness(description.handle, self._nursery)
+        return description.readiness
+
     def __len__(self) -> int:
         return len(self._by_inode)
 
@@ -203,6 +248,8 @@ class VirtualFdTable:
         if description.our_end.fileno() >= 0:
             trio.lowlevel.notify_closing(description.our_end)  # wakes our _watch, if waiting
         description.our_end.close()
+        if description.readiness is not None:
+            description.readiness.close()  # out of every epoll instance, as the kernel's fput
         if description.handle is not None:
             if self.before_release is not None:
                 try:

@@ -6,7 +6,13 @@
 set -euo pipefail
 out="${1:-/var/tmp/vufuse-externals/libfuse}"
 marker="$out/.built"
-[ -e "$marker" ] && exit 0
+programs="hello hello_ll passthrough passthrough_ll passthrough_fh poll poll_client"
+# Built already, with every program of the list (a list that grew builds again).
+if [ -e "$marker" ]; then
+    missing=0
+    for prog in $programs; do [ -e "$out/$prog" ] || missing=1; done
+    [ "$missing" -eq 0 ] && exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "vufuse: building libfuse examples needs root once (deb-src entry, apt-get source)" >&2
@@ -40,7 +46,7 @@ mkdir -p "$work/cfg"
 for d in $have; do echo "#define ${d#-D} 1"; done > "$work/cfg/fuse_config.h"
 cflags="$(pkg-config fuse3 --cflags) $have -I$work/cfg"
 libs=$(pkg-config fuse3 --libs)
-for prog in hello hello_ll passthrough passthrough_ll passthrough_fh; do
+for prog in $programs; do
     gcc -O2 -Wall -D_FILE_OFFSET_BITS=64 $cflags -I"$s/example" -I"$s/include" \
         "$s/example/$prog.c" -o "$out/$prog" $libs -lpthread
 done

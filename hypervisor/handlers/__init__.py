@@ -17,6 +17,7 @@ def register_all(dispatcher: Dispatcher) -> None:
         metadata,
         mounting,
         passing,
+        polling,
         sockets,
         splicing,
         write_side,
@@ -24,5 +25,5 @@ def register_all(dispatcher: Dispatcher) -> None:
     )
 
     for module in (files, descriptors, metadata, directories, write_side, writes, mounting,
-                   fdtable, execution, mapping, sockets, splicing, passing):
+                   fdtable, execution, mapping, sockets, splicing, passing, polling):
         module.register(dispatcher)

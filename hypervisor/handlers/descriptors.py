@@ -310,12 +310,11 @@ def register(dispatcher: Dispatcher) -> None:
     )
     dispatcher.register("copy_file_range", _answer_for(errno.EXDEV))  # type: ignore[arg-type]
     dispatcher.register("tee", _answer_for(errno.EINVAL))  # type: ignore[arg-type]
-    dispatcher.register("epoll_ctl", _answer_for(errno.EPERM, True))  # type: ignore[arg-type]
     dispatcher.register(
         "quotactl_fd open_by_handle_at", _answer_for(errno.EOPNOTSUPP, True)  # type: ignore[arg-type]
     )
     dispatcher.register(
         "accept sendto recvfrom sendmsg recvmsg shutdown listen getsockname"
-        " getpeername setsockopt getsockopt accept4 recvmmsg sendmmsg",
+        " getpeername setsockopt getsockopt accept4 recvmmsg",
         _answer_for(errno.ENOTSOCK, True),  # type: ignore[arg-type]
     )

@@ -8,7 +8,8 @@ it would land in the receiver at its lowest free number as a bare socket that re
   itself, on a copy of the caller's socket, with each virtual fd replaced by what a low
   number gets at a redirection (D7): a snapshot memfd for a read-only description, a
   written-back stand-in otherwise, the cwd stand-in for a directory.  Other messages run
-  natively.
+  natively.  sendmmsg likewise: when one of its messages carries a virtual fd, vufuse sends
+  them all, in order.
 - pidfd_getfd of a virtual fd gives the caller a copy of the same description at its lowest
   free number ≥ FD_BASE, as an open would.
 """
@@ -34,6 +35,7 @@ from .descriptors import _pidfd_getfd, snapshot_fd, writable_stand_in_fd
 from .files import inject_fd
 
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
+_MMSGHDR_SIZE = _MSGHDR.size + 8  # msghdr, msg_len, padding
 _IOVEC = struct.Struct("<QQ")
 _CMSGHDR = struct.Struct("<Qii")
 _MSG_DONTWAIT, _MSG_NOSIGNAL = 0x40, 0x4000
@@ -78,16 +80,60 @@ async def handle_sendmsg(call: Call) -> Reply:
         call.touched_virtual = True
         raise error(errno.ENOTSOCK)
     try:
-        header = call.read_memory(call.arg(1), _MSGHDR.size)
+        parsed = _parse(call, call.read_memory(call.arg(1), _MSGHDR.size))
     except OSError:
         return CONTINUE  # the kernel says EFAULT
+    if parsed is None or not parsed[2]:
+        return CONTINUE
+    call.touched_virtual = True
+    header, messages, virtual = parsed
+    return await _send_with_stand_ins(call, header, messages, virtual, call.int_arg(2))
+
+
+async def handle_sendmmsg(call: Call) -> Reply:
+    """sendmmsg with a virtual fd in some message's SCM_RIGHTS: vufuse sends every message
+    itself, in order, as sendmsg does one (the count sent; an error only if none was)."""
+    if call.session.vfds.lookup_fd(call.tid, call.int_arg(0)) is not None:
+        call.touched_virtual = True
+        raise error(errno.ENOTSOCK)
+    count = min(call.arg(2) & 0xFFFFFFFF, _IOV_MAX)
+    try:
+        raw = call.read_memory(call.arg(1), count * _MMSGHDR_SIZE)
+        parsed = [_parse(call, raw[i * _MMSGHDR_SIZE:i * _MMSGHDR_SIZE + _MSGHDR.size])
+                  for i in range(count)]
+    except OSError:
+        return CONTINUE  # EFAULT
+    if not any(one is not None and one[2] for one in parsed):
+        return CONTINUE
+    call.touched_virtual = True
+    sent = 0
+    for index, one in enumerate(parsed):
+        try:
+            if one is None:  # no control data: the message alone
+                header = _MSGHDR.unpack_from(raw, index * _MMSGHDR_SIZE)[:4]
+                one = (header, [], {})
+            length = await _send_with_stand_ins(call, *one, call.int_arg(3))
+        except OSError:
+            if sent:
+                return sent  # the kernel's sendmmsg: the count when some went
+            raise
+        assert isinstance(length, int)
+        call.write_memory(call.arg(1) + index * _MMSGHDR_SIZE + _MSGHDR.size,
+                          struct.pack("<I", length))
+        sent += 1
+    return sent
+
+
+def _parse(
+    call: Call, header: bytes
+) -> tuple[tuple[int, int, int, int], list[tuple[int, int, bytes]],
+           dict[int, OpenFileDescription]] | None:
+    """A msghdr's (name, namelen, iov, iovlen), its control messages and the virtual fds
+    their SCM_RIGHTS name; None when it has no control data (or what the kernel refuses)."""
     name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(header)
     if not controllen or controllen > 1 << 16 or iovlen > _IOV_MAX:
-        return CONTINUE
-    try:
-        messages = _control_messages(call.read_memory(control, controllen))
-    except OSError:
-        return CONTINUE
+        return None
+    messages = _control_messages(call.read_memory(control, controllen))
     passed = [
         fd
         for level, kind, data in messages
@@ -96,10 +142,7 @@ async def handle_sendmsg(call: Call) -> Reply:
     ]
     virtual = {fd: d for fd in passed if fd >= FD_BASE
                and (d := _lookup(call, fd)) is not None}
-    if not virtual:
-        return CONTINUE
-    call.touched_virtual = True
-    return await _send_with_stand_ins(call, (name, namelen, iov, iovlen), messages, virtual)
+    return (name, namelen, iov, iovlen), messages, virtual
 
 
 def _lookup(call: Call, fd: int) -> OpenFileDescription | None:
@@ -112,6 +155,7 @@ def _lookup(call: Call, fd: int) -> OpenFileDescription | None:
 async def _send_with_stand_ins(
     call: Call, message: tuple[int, int, int, int],
     messages: list[tuple[int, int, bytes]], virtual: dict[int, OpenFileDescription],
+    flags: int,
 ) -> Reply:
     name, namelen, iov, iovlen = message
     ours: list[int] = []
@@ -139,16 +183,15 @@ async def _send_with_stand_ins(
                    for base, length in (_IOVEC.unpack_from(vectors, i * _IOVEC.size)
                                         for i in range(iovlen))]
         address = call.read_memory(name, namelen) if name and namelen else None
-        return await _send(call, buffers, ancillary, address)
+        return await _send(call, buffers, ancillary, address, flags)
     finally:
         for fd in ours:
             os.close(fd)
 
 
 async def _send(call: Call, buffers: list[bytes], ancillary: list[tuple[int, int, bytes]],
-                address: bytes | None) -> Reply:
+                address: bytes | None, flags: int) -> Reply:
     """sendmsg on a copy of the caller's socket, blocking as the caller's would."""
-    flags = call.int_arg(2)
     copy = _pidfd_getfd(call, call.int_arg(0))
     with socket.socket(fileno=copy) as sock:
         if sock.family != socket.AF_UNIX:
@@ -231,4 +274,5 @@ def _pidfd_target(tid: int, pidfd: int) -> int | None:
 def register(dispatcher: Dispatcher) -> None:
     """Route sendmsg and pidfd_getfd here."""
     dispatcher.register("sendmsg", handle_sendmsg)
+    dispatcher.register("sendmmsg", handle_sendmmsg)
     dispatcher.register("pidfd_getfd", handle_pidfd_getfd)

@@ -109,6 +109,8 @@ async def _write_common_at(
         if not data:
             return 0
         written = await handle.write(start, data, caller=call.caller)
+        if description.readiness is not None:
+            description.readiness.changed()  # an epoll stand-in shows the mask after it
         if position is None:
             if description.flags & O_APPEND:
                 provider = description.location.mount.provider

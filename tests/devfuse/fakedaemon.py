@@ -110,6 +110,8 @@ class FakeDaemon:
         self.notify_replies: list[p.NotifyReplyRequest] = []
         #: Largest WRITE the daemon accepts at once (a short write beyond), None: all.
         self.short_write: int | None = None
+        #: What POLL answers (revents).
+        self.poll_revents = 0
         self.dead = False
         self._send_lock = trio.Lock()
         self._waiting: dict[int, trio.Event] = {}
@@ -399,6 +401,8 @@ class FakeDaemon:
             if len(value) > request.arg.size:
                 raise OSError(errno.ERANGE, "too small")
             return value
+        if opcode == O.POLL:
+            return p.PollOut(revents=self.poll_revents)
         if opcode in (O.RELEASE, O.RELEASEDIR, O.FLUSH, O.ACCESS, O.DESTROY):
             return None
         assert node is not None

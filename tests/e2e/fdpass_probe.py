@@ -6,9 +6,32 @@ from __future__ import annotations
 import ctypes
 import os
 import socket
+import struct
 import sys
 
 libc = ctypes.CDLL(None, use_errno=True)
+
+
+def sendmmsg(sock: int, messages: list[tuple[bytes, int | None]]) -> tuple[int, list[int]]:
+    """sendmmsg(2) of (data, fd to pass or None) messages: its count and each msg_len."""
+    keep = []
+    vector = ctypes.create_string_buffer(64 * len(messages))
+    for index, (data, fd) in enumerate(messages):
+        buffer = ctypes.create_string_buffer(data, len(data))
+        iov = ctypes.create_string_buffer(struct.pack("<QQ", ctypes.addressof(buffer), len(data)))
+        control, length = 0, 0
+        if fd is not None:
+            cmsg = ctypes.create_string_buffer(struct.pack("<Qiii4x", 20, socket.SOL_SOCKET,
+                                                           socket.SCM_RIGHTS, fd))
+            control, length = ctypes.addressof(cmsg), 24
+            keep.append(cmsg)
+        keep += [buffer, iov]
+        struct.pack_into("<QI4xQQQQi4xI4x", vector, 64 * index, 0, 0, ctypes.addressof(iov), 1,
+                         control, length, 0, 0)
+    count = libc.syscall(307, sock, vector, len(messages), 0)
+    lengths = [struct.unpack_from("<I", vector, 64 * index + 56)[0]
+               for index in range(len(messages))]
+    return count, lengths
 
 
 def in_child(sock: socket.socket, work: object) -> None:
@@ -82,6 +105,17 @@ def main(directory: str) -> None:
     os.waitpid(pid, 0)
     print("big send returned", sent)
     os.close(big)
+
+    several = os.open("a", os.O_RDONLY)
+
+    def receive_several() -> None:
+        _, fds, _, _ = socket.recv_fds(child, 16, 4)
+        print("sendmmsg first:", os.read(fds[0], 5), "then", child.recv(16), flush=True)
+
+    print("sendmmsg sent", sendmmsg(parent.fileno(), [(b"one", several), (b"second", None)]),
+          flush=True)
+    in_child(child, receive_several)
+    os.close(several)
 
     sync_r, sync_w = os.pipe()
     done_r, done_w = os.pipe()

@@ -1,4 +1,5 @@
-"""Virtual fds handed to another process: SCM_RIGHTS and pidfd_getfd (decisions D23).
+"""Virtual fds handed to another process: SCM_RIGHTS (sendmsg, sendmmsg) and pidfd_getfd
+(decisions D23).
 
 The probe runs on a real directory and on the mount in one session; what each side read and
 wrote must be the same (on kernel FUSE, run as root, it prints these lines too).
@@ -46,5 +47,6 @@ def test_fd_passing(sessions: Sessions, daemon: str) -> None:
                  "two fds: 2 b'piped' b'alpha'",
                  "big message: 600000 fd reads b'alpha'", "big send returned 600000",
                  "pidfd_getfd reads: b'alpha\\nbeta\\n' cloexec True",
+                 "sendmmsg sent (2, [3, 6])", "sendmmsg first: b'alpha' then b'second'",
                  "unmount rc=0", "daemon rc=0"):
         assert line in run.lines(), run.output

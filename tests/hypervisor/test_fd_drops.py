@@ -80,3 +80,43 @@ async def test_a_failed_exec_keeps_its_cloexec_fds(world: World) -> None:
     assert got.status == 0, got.stderr
     assert got.stdout.split() == ["exec", "2", "13"]
     assert len(world.provider.flushes) == 1  # the exit's, not the failed exec's
+
+
+INHERITED = r"""
+import os, signal, sys
+path = os.path.join(sys.argv[1], "hello.txt")
+me = os.getpid()
+fd = os.open(path, os.O_RDONLY)
+os.set_inheritable(fd, True)
+reader, writer = os.pipe()
+os.set_inheritable(writer, True)
+children = []
+for how in ("fork", "fork-and-close", "posix_spawn"):
+    if how == "posix_spawn":   # clone(CLONE_VM|CLONE_VFORK), then exec: keeps the fd
+        child = os.posix_spawn(sys.executable, [sys.executable, "-c",
+                               "import os,signal; os.write(%d, b'x'); signal.pause()" % writer],
+                               os.environ)
+    else:
+        child = os.fork()
+        if child == 0:
+            if how == "fork-and-close":
+                os.close(fd)               # its own FLUSH now: none owed at its death
+            os.write(writer, b"x")
+            signal.pause()
+    os.read(reader, 1)
+    os.kill(child, signal.SIGKILL)     # killed holding the inherited copy
+    os.waitpid(child, 0)
+    children.append(child)
+os.close(fd)
+print(me, *children)
+"""
+
+
+async def test_a_child_killed_holding_an_inherited_fd_flushes(world: World) -> None:
+    """fork gives the child its own fd table: its death by SIGKILL flushes the inherited
+    copy, with the child as lock owner, before the parent's own close (kernel order)."""
+    got = await run_session([PYTHON, "-c", INHERITED, str(world.mnt)], world.mounts)
+    assert got.status == 0, got.stderr
+    me, forked, closed, spawned = map(int, got.stdout.split())
+    assert list(world.provider.flushes) == [forked, closed, spawned, me]
+    assert len(world.provider.released) == len(world.provider.opened) == 1

@@ -144,6 +144,10 @@ class Connection:
         self.no_setxattr = False
         self.no_removexattr = False
         self.no_tmpfile = False
+        # poll (poll.py): ENOSYS remembered, the kh counter, the files asked to notify.
+        self.no_poll = False
+        self.poll_handles = 0
+        self.polled: dict[int, Any] = {}
         self._unique = 0
         self._pending: dict[int, _Pending] = {}
         self._send_lock = trio.Lock()

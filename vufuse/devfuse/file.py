@@ -13,11 +13,13 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_module
+from collections.abc import Callable
 
 from hypervisor.provider import Caller
 from vufuse import protocol as p
 
 from . import dir as fuse_dir
+from . import poll as fuse_poll
 from . import writeback
 from .connection import PAGE_SIZE
 from .init import MAX_READAHEAD, read_chunk_size
@@ -48,6 +50,9 @@ class FuseFile:
         self.released = False
         #: Scrambled owner id once flock(2) went to the daemon (locks.py): RELEASE unlocks.
         self.flock_owner: int | None = None
+        self.kh = fuse_poll.new_handle(self)
+        #: Called at the daemon's NOTIFY_POLL for ``kh`` (set by the last POLL that waits).
+        self.poll_waker: Callable[[], None] | None = None
         if writeback.enabled(sb):
             writeback.add_writer(self)  # OPEN and CREATE alike
 
@@ -268,6 +273,7 @@ class FuseFile:
                 pass  # nobody to tell: close(2) already returned
             writeback.remove_writer(self)
         self.released = True
+        fuse_poll.forget(self)
         if self.needs_release:
             arg = p.ReleaseIn(fh=self.fh, flags=self.flags & 0xFFFFFFFF)
             if self.flock_owner is not None:

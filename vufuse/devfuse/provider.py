@@ -24,6 +24,7 @@ from vufuse import protocol as p
 
 from . import dir as fuse_dir
 from . import init as fuse_init
+from . import poll as fuse_poll
 from . import readdir as fuse_readdir
 from . import writeback
 from . import xattr as fuse_xattr
@@ -107,12 +108,15 @@ class FuseOpenFile(FileWriteMixin, OpenFile):
         self.provider.sb.check_allowed(caller)
         return await self.file.read(offset, size, caller)
 
-    async def readdir(self, offset: int, *, caller: Caller | None = None) -> list[DirEntry]:
-        """One READDIR/READDIRPLUS worth of entries after ``offset``."""
+    async def readdir(
+        self, offset: int, *, caller: Caller | None = None, size: int = 0
+    ) -> list[DirEntry]:
+        """One READDIR/READDIRPLUS worth of entries after ``offset`` (``size``: getdents'
+        buffer, the request's size as the kernel sizes it)."""
         if not self.file.is_dir:
             raise OSError(errno.ENOTDIR, "not a directory")
         self.provider.sb.check_allowed(caller)
-        entries = await fuse_readdir.readdir(self.file, offset, caller)
+        entries = await fuse_readdir.readdir(self.file, offset, caller, size)
         return [DirEntry(entry.name, entry.ino, entry.type, entry.off) for entry in entries]
 
     async def getattr(self, *, caller: Caller | None = None) -> Attributes:
@@ -124,6 +128,13 @@ class FuseOpenFile(FileWriteMixin, OpenFile):
     async def flush(self, lock_owner: int = 0, *, caller: Caller | None = None) -> None:
         """FLUSH: due at every close(2) of a descriptor of this open file."""
         await self.file.flush(lock_owner, caller)
+
+    async def poll(
+        self, events: int, waker: Callable[[], None] | None = None,
+        *, caller: Caller | None = None,
+    ) -> int:
+        """POLL (poll.py): the daemon's mask, or always ready when it has no poll."""
+        return await fuse_poll.poll(self.file, events, waker, caller)
 
     async def release(self) -> None:
         """RELEASE/RELEASEDIR: the last reference anywhere is gone."""

@@ -16,6 +16,7 @@ import trio
 from hypervisor.provider import Caller
 from vufuse import protocol as p
 
+from . import poll as fuse_poll
 from .connection import Connection
 from .dentry import DentryCache
 from .inode import Inode, InodeTable
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 
 FUSE_SUPER_MAGIC = 0x65735546
 FUSEBLK_SUPER_MAGIC = 0x65735543
+
+
+_MISSED_LIMIT = 4096
 
 
 class Superblock:
@@ -45,6 +49,9 @@ class Superblock:
         self.inodes.readonly = options.readonly
         self.dentries = DentryCache(self.inodes, dentry_limit)
         self.default_caller = Caller(pid=0, uid=options.user_id, gid=options.group_id)
+        self.missed: dict[int, tuple[int, bytes, int]] = {}
+        """Thread id → (parent nodeid, name, dentry generation) of that thread's last LOOKUP
+        when the daemon answered ENOENT: see :meth:`just_missed`."""
         connection.on_notification = self.notify
         connection.after_notification = self.flush_forgets
 
@@ -54,6 +61,31 @@ class Superblock:
         """The in_header of a request made by ``caller`` (its fsuid, fsgid and thread id)."""
         who = caller or self.default_caller
         return p.InHeader(nodeid=nodeid, uid=who.uid, gid=who.gid, pid=who.pid)
+
+    def note_lookup(self, caller: Caller | None, parent: int, name: bytes, missing: bool) -> None:
+        """Remember (``missing``) or forget the ENOENT of ``caller``'s LOOKUP just answered."""
+        if caller is None or not caller.pid:
+            return
+        if not missing:
+            self.missed.pop(caller.pid, None)
+            return
+        if len(self.missed) >= _MISSED_LIMIT:
+            self.missed.clear()  # threads long gone: what they missed is of no use any more
+        self.missed[caller.pid] = (parent, name, self.dentries.generation)
+
+    def just_missed(self, caller: Caller | None, parent: int, name: bytes) -> bool:
+        """Whether ``caller``'s last LOOKUP asked for ``name`` in ``parent``, the daemon said
+        ENOENT and no name in the cache changed since (consumed).
+
+        open(O_CREAT) walks to the last name with a LOOKUP before it creates: that LOOKUP is
+        the one the kernel's atomic_open sends, so the create needs no second one.  Only an
+        ENOENT error counts (it leaves no dentry, so any later walk of the name asks the
+        daemon again and replaces this note); any dentry change, here or elsewhere, voids it.
+        """
+        if caller is None or not caller.pid:
+            return False
+        noted = self.missed.pop(caller.pid, None)
+        return noted == (parent, name, self.dentries.generation)
 
     def check_allowed(self, caller: Caller | None) -> None:
         """fuse_allow_current_process: without allow_other only the mount owner gets in."""
@@ -111,7 +143,8 @@ class Superblock:
     def notify(self, notification: Any) -> None:
         """Apply a daemon's notification to the caches (fuse_notify_inval_inode/entry, delete).
 
-        STORE, RETRIEVE, POLL and the rest are logged and ignored for now.
+        POLL wakes the waiter of the file registered under its kh (poll.py); STORE and
+        RETRIEVE are store.py's; the rest are logged and ignored.
         """
         if isinstance(notification, p.InvalInodeNotification):
             inode = self.inodes.find(notification.arg.ino)
@@ -134,6 +167,8 @@ class Superblock:
                 inode = self.inodes.find(nodeid)
                 if inode is not None:
                     self.inodes.invalidate_attr(inode)
+        elif isinstance(notification, p.PollNotification):
+            fuse_poll.wake(self.connection.polled, notification.arg.kh)
         else:
             log.debug("FUSE notification ignored: %s", type(notification).__name__)
         # Evictions caused here owe FORGETs: the receive loop awaits flush_forgets next.
