@@ -44,6 +44,10 @@ def decode_rdev(rdev: int) -> int:
     return os.makedev(major, minor)
 
 
+UNMOUNT_WRITEBACK_TIMEOUT = 30.0
+"""Seconds an unmount waits for the writeback of dirty pages before giving up on them."""
+
+
 def attributes(sb: Superblock, inode: Inode, attr: p.Attr, valid_until: float = 0.0) -> Attributes:
     """A fuse_attr as the hypervisor's Attributes: st_ino from the daemon, the nodeid as the
     handle (see module doc); `valid_until` in the superblock's clock."""
@@ -167,8 +171,19 @@ class FuseProvider(ProviderWriteMixin, Provider):
         return await self.connection.wait_initialized(timeout)
 
     async def unmount(self) -> None:
-        """Unmount: DESTROY for fuseblk only (fuse_conn_destroy), then abort; no FORGETs."""
+        """Unmount: what the writeback cache still holds is written (the kernel's sync of the
+        superblock when it goes: here the mount can go while files on it are still open, at
+        the end of a session), DESTROY for fuseblk only (fuse_conn_destroy), then abort; no
+        FORGETs."""
         connection = self.connection
+        if writeback.enabled(self.sb) and connection.initialized and connection.connected:
+            with trio.move_on_after(UNMOUNT_WRITEBACK_TIMEOUT), trio.CancelScope(shield=True):
+                for inode in self.sb.inodes.values():
+                    if inode.dirty or inode.times_dirty:
+                        try:
+                            await writeback.sync(self.sb, inode)
+                        except OSError:
+                            pass  # no caller to tell; the kernel only logs it either
         if self.options.is_bdev and connection.initialized and connection.connected:
             with trio.move_on_after(5), trio.CancelScope(shield=True):
                 try:
