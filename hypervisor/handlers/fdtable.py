@@ -90,25 +90,27 @@ def _children_of_process(tgid: int) -> set[int]:
     return found
 
 
-def _parent_and_start(pid: int, caller: Caller | None) -> tuple[int, float, Caller] | None:
-    """(parent, birth time, caller) of a dead process not reaped yet, from /proc."""
+def _parent_and_birth(pid: int) -> tuple[int, float] | None:
+    """Process `pid`'s parent and when it was born (CLOCK_BOOTTIME seconds, to a clock
+    tick), from /proc (a dead process not reaped yet too)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             fields = stat.read().rpartition(b")")[2].split()
-        parent, born = int(fields[1]), int(fields[19]) * _TICK
+        return int(fields[1]), int(fields[19]) * _TICK
     except (OSError, IndexError, ValueError):
         return None
-    return parent, born, caller or Caller(pid=pid)
+
+
+def _parent_and_start(pid: int, caller: Caller | None) -> tuple[int, float, Caller] | None:
+    """(parent, birth time, caller) of a dead process not reaped yet."""
+    found = _parent_and_birth(pid)
+    return None if found is None else (*found, caller or Caller(pid=pid))
 
 
 def _start_time(pid: int) -> float | None:
     """When process `pid` was born (CLOCK_BOOTTIME seconds, to a clock tick)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-        return int(fields[19]) * _TICK
-    except (OSError, IndexError, ValueError):
-        return None
+    found = _parent_and_birth(pid)
+    return None if found is None else found[1]
 
 
 def _cloexec(tid: int, fd: int) -> bool:
@@ -222,13 +224,8 @@ class DeathWatch:
         if held is None:
             if self.nursery is None:
                 return
-            if tgid not in self._pidfds:  # else watched already (its parent waited)
-                try:
-                    pidfd = os.pidfd_open(tgid)
-                except OSError:
-                    return
-                self._pidfds[tgid] = pidfd
-                self.nursery.start_soon(self._watch, tgid, pidfd)
+            if tgid not in self._pidfds and not self._start_watching(tgid):
+                return  # (already watched: its parent waited)
             held = self._held[tgid] = {}
             self._callers[tgid] = caller
         held[description] = held.get(description, 0) + 1
@@ -259,15 +256,20 @@ class DeathWatch:
             if born is None or self._buried.get(child) == born:
                 continue  # its death was seen already; not reaped yet
             self._inheritors[child] = (waiter, born, dataclasses.replace(caller, pid=child))
-            if child in self._pidfds:
-                continue  # watched already as a holder
-            try:
-                pidfd = os.pidfd_open(child)
-            except OSError:
-                continue
-            self._pidfds[child] = pidfd
-            self.nursery.start_soon(self._watch, child, pidfd)
+            if child not in self._pidfds:  # else watched already as a holder
+                self._start_watching(child)
         await self.settle_deaths()
+
+    def _start_watching(self, pid: int) -> bool:
+        """Watch process `pid` with a pidfd for its death; False if it is gone already."""
+        assert self.nursery is not None
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return False
+        self._pidfds[pid] = pidfd
+        self.nursery.start_soon(self._watch, pid, pidfd)
+        return True
 
     async def _flush_inherited(self, child: int, parent: int, born: float, caller: Caller,
                                flushed: Counter[OpenFileDescription]) -> None:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2ehelp import Sessions, libfuse_example
+from e2ehelp import Run, Sessions, libfuse_example
 
 pytestmark = pytest.mark.e2e
 
@@ -65,30 +65,29 @@ def _sections(output: str) -> dict[str, list[str]]:
     return sections
 
 
-def test_poll_sleeps_until_the_daemon_notifies(sessions: Sessions) -> None:
-    """Each syscall sleeps after the daemon got a poll handle, and wakes at its notify."""
-    run = sessions.run(_script("", ""), timeout=240)
+def _each_mode_printed(run: Run, *expected: str) -> None:
+    """Every syscall's section holds the `expected` lines (and its WOKE line), no failure."""
     assert run.status == 0, run.output
     sections = _sections(run.output)
     for mode in MODES:
         lines = sections.get(mode, [])
-        for expected in ("fd in the virtual range True", "before False",
-                         "still waiting after the scheduled poll True", WOKE[mode],
-                         "read b'hello'"):
-            assert expected in lines, (mode, run.output)
+        for line in (*expected, WOKE[mode]):
+            assert line in lines, (mode, run.output)
         assert "probe failed" not in lines, (mode, run.output)
+
+
+def test_poll_sleeps_until_the_daemon_notifies(sessions: Sessions) -> None:
+    """Each syscall sleeps after the daemon got a poll handle, and wakes at its notify."""
+    run = sessions.run(_script("", ""), timeout=240)
+    _each_mode_printed(run, "fd in the virtual range True", "before False",
+                       "still waiting after the scheduled poll True", "read b'hello'")
     assert "daemon rc=0" in run.lines(), run.output
 
 
 def test_poll_without_daemon_poll_is_always_ready(sessions: Sessions) -> None:
     """A daemon without poll: every wait returns at once, readable (DEFAULT_POLLMASK)."""
     run = sessions.run(_script("--no-poll", "nopoll"), timeout=240)
-    assert run.status == 0, run.output
-    sections = _sections(run.output)
-    for mode in MODES:
-        lines = sections.get(mode, [])
-        for expected in ("before True", WOKE[mode], "read b''", "scheduled polls: 0"):
-            assert expected in lines, (mode, run.output)
+    _each_mode_printed(run, "before True", "read b''", "scheduled polls: 0")
 
 
 LIBFUSE_POLL = r"""

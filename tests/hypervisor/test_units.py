@@ -8,6 +8,7 @@ import errno
 import os
 import socket
 import stat as stat_module
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,16 +252,23 @@ def _buffer(data: bytes | int) -> tuple[ctypes.Array[ctypes.c_char], int]:
     return buffer, ctypes.addressof(buffer)
 
 
+def _stat_of(path: Path) -> tuple[Callable[[int], FakeNotification], list[object]]:
+    """A maker of stat(`path`) notifications by id, and the buffers it needs kept alive."""
+    name, name_address = _buffer(os.fsencode(path))
+    out, out_address = _buffer(abi.STAT_SIZE)
+
+    def stat(number: int) -> FakeNotification:
+        return FakeNotification(syscalls.nr("stat"), (name_address, out_address, 0, 0, 0, 0),
+                                id=number)  # fmt: skip
+
+    return stat, [name, out]
+
+
 async def test_a_handler_task_goes_on_with_what_was_queued_meanwhile(
     self_session,  # noqa: ANN001
 ) -> None:
     session, tracer, mnt, provider = self_session
-    path, path_address = _buffer(os.fsencode(mnt / "dir/a"))
-    out, out_address = _buffer(abi.STAT_SIZE)
-
-    def stat(number: int) -> FakeNotification:
-        return FakeNotification(syscalls.nr("stat"), (path_address, out_address, 0, 0, 0, 0),
-                                id=number)  # fmt: skip
+    stat, _buffers = _stat_of(mnt / "dir/a")
 
     queued = [[stat(2), stat(3)], [], [], []]
     tracer.take = lambda: queued.pop(0) if queued else []
@@ -279,13 +287,8 @@ async def test_a_long_chain_of_calls_lets_the_other_tasks_run(
 ) -> None:
     """A tracee whose every call is answered with no checkpoint must not starve the rest."""
     session, tracer, mnt, provider = self_session
-    path, path_address = _buffer(os.fsencode(mnt / "dir/a"))
-    out, out_address = _buffer(abi.STAT_SIZE)
+    stat, _buffers = _stat_of(mnt / "dir/a")
     calls = 5 * CHAIN_YIELD_EVERY
-
-    def stat(number: int) -> FakeNotification:
-        return FakeNotification(syscalls.nr("stat"), (path_address, out_address, 0, 0, 0, 0),
-                                id=number)  # fmt: skip
 
     queued = [[stat(number)] for number in range(2, calls + 1)]
     tracer.take = lambda: queued.pop(0) if queued else []
