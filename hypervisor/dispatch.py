@@ -23,6 +23,7 @@ from .process import Credentials, credentials
 from .provider import Caller
 
 if TYPE_CHECKING:
+    from .lowfd import LowFdStandIn
     from .session import Session
 
 log = logging.getLogger("vufuse.hypervisor")
@@ -67,6 +68,9 @@ class Call:
     """The caller's path as an absolute name (joined to its real base), set by
     `handlers.common.resolve`: the key of the C core's answer cache."""
     _credentials: Credentials | None = field(default=None, repr=False)
+    stand_in: LowFdStandIn | None = None
+    """The low-fd stand-in (lowfd.LowFdStandIn) `handlers.common.virtual_fd` found behind an
+    fd of the call, if any: the handler keeps its memfd coherent (decisions D29)."""
 
     @property
     def tid(self) -> int:

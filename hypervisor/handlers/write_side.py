@@ -10,8 +10,10 @@ yet (exec, inotify, handles).
 from __future__ import annotations
 
 import errno
+import os
 import stat as stat_module
 import struct
+import time
 
 from ..abi import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW
 from ..dispatch import CONTINUE, Call, Dispatcher, Reply
@@ -435,11 +437,35 @@ async def handle_utime(call: Call) -> Reply:
             return 0
     elif name == "futimesat":
         atime, mtime = _times(call, call.arg(2), "timeval")
-        location = await _target(call, 1, 0, True)
+        if call.arg(1) == 0:  # futimesat(fd, NULL, ...): the fd's file, as utimensat
+            location = virtual_fd(call, 0).location
+        else:
+            location = await _target(call, 1, 0, True)
     else:
         atime, mtime = _times(call, call.arg(1), "utimbuf" if name == "utime" else "timeval")
         location = await _target(call, 0, None, True)
-    return await _setattr(call, location, SetattrChanges(atime=atime, mtime=mtime))
+    stand_in = call.stand_in
+    # Stand-ins' pending writes go first: a WRITE after the SETATTR would move mtime (D29).
+    await call.session.low_fds.settle(location.mount)
+    reply = await _setattr(call, location, SetattrChanges(atime=atime, mtime=mtime))
+    if stand_in is not None and stand_in.memfd >= 0:
+        _mirror_times(stand_in.memfd, atime, mtime)
+    return reply
+
+
+def _mirror_times(memfd: int, atime: tuple[int, int], mtime: tuple[int, int]) -> None:
+    """The same times on a stand-in's memfd, so that fstat of the low fd agrees."""
+    def nanoseconds(value: tuple[int, int], current: int) -> int:
+        if value[1] == UTIME_NOW:
+            return time.time_ns()
+        return current if value[1] == UTIME_OMIT else value[0] * 1_000_000_000 + value[1]
+
+    try:
+        info = os.fstat(memfd)
+        os.utime(memfd, ns=(nanoseconds(atime, info.st_atime_ns),
+                            nanoseconds(mtime, info.st_mtime_ns)))
+    except OSError:
+        pass
 
 
 # --- extended attributes -------------------------------------------------------------------
