@@ -39,7 +39,8 @@ work() (
     make -q; echo "up to date: $?"
     touch -d '2000-01-01' out; make -q; echo "stale after touch -d out: $?"
     echo two > in; touch -d '1999-01-01' in; make -q; echo "fresh after old in: $?"
-    touch in; make -q; echo "stale after touch in: $?"; make -s; cat out; make -q; echo "rebuilt: $?"
+    touch in; make -q; echo "stale after touch in: $?"
+    make -s; cat out; make -q; echo "rebuilt: $?"
     # a program's own calls on fd 0 opened by the shell
     printf 'hello world\n' > g
     exec 0<> g
