@@ -200,13 +200,6 @@ class LowFdStandIns:
         stand_in = self._by_identity.get((info.st_dev, info.st_ino))
         return None if stand_in is None or stand_in.memfd < 0 else stand_in
 
-    async def write_back(self, stand_in: LowFdStandIn) -> None:
-        """Send what the tracee wrote so far (before a call that acts on the file itself)."""
-        self._drain()
-        if self._by_watch.get(stand_in.watch) is stand_in:
-            stand_in.dirty = True
-            await self._sync(stand_in)
-
     async def resized(self, stand_in: LowFdStandIn, change: Callable[[int], None]) -> None:
         """`change(memfd)` (ftruncate, fallocate) already done on the file by the provider:
         do it on the memfd too and take the result as written back (no WRITE follows)."""
