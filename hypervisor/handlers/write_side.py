@@ -329,12 +329,22 @@ async def _target(
     call: Call, path_arg: int, dirfd_arg: int | None, follow: bool, at_flags: int = 0
 ) -> VirtualLocation:
     """The virtual object a path names (EXDEV-ish for a real one reached through a mount)."""
-    if dirfd_arg is not None and at_flags & AT_EMPTY_PATH and call.arg(path_arg) == 0:
+    if dirfd_arg is not None and at_flags & AT_EMPTY_PATH and _empty_path(call, path_arg):
+        # The dirfd's own file: a virtual fd, a low-fd stand-in (D29), else the kernel's
         return virtual_fd(call, dirfd_arg).location
     result = await resolve(call, path_arg, dirfd_arg, follow=follow, at_flags=at_flags)
     if not isinstance(result.location, VirtualLocation):
         raise error(errno.EXDEV)
     return result.location
+
+
+def _empty_path(call: Call, path_arg: int) -> bool:
+    if call.arg(path_arg) == 0:
+        return True
+    try:
+        return call.read_path(path_arg) == b""
+    except OSError:
+        return False  # resolve() lets the kernel say EFAULT
 
 
 async def _setattr(call: Call, location: VirtualLocation, changes: SetattrChanges) -> Reply:
@@ -377,7 +387,13 @@ async def handle_chmod(call: Call) -> Reply:
         mode = call.int_arg(2)
         if location.attrs.is_symlink:
             raise error(errno.EOPNOTSUPP)
-    return await _setattr(call, location, SetattrChanges(mode=mode & 0o7777))
+    reply = await _setattr(call, location, SetattrChanges(mode=mode & 0o7777))
+    if call.stand_in is not None and call.stand_in.memfd >= 0:
+        try:
+            os.fchmod(call.stand_in.memfd, mode & 0o7777)  # fstat of the low fd shows it
+        except OSError:
+            pass
+    return reply
 
 
 @kernel_unless_virtual

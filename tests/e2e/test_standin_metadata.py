@@ -58,6 +58,16 @@ print("fstat", oct(st.st_mode & 0o7777), st.st_size, st.st_atime_ns, st.st_mtime
 os.lseek(0, 0, os.SEEK_SET)
 print("reads", os.read(0, 100))
 print("statfs of the file", os.fstatvfs(0).f_blocks == os.statvfs(".").f_blocks)
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+AT_EMPTY_PATH = 0x1000
+assert libc.syscall(452, 0, b"", 0o604, AT_EMPTY_PATH) == 0, ctypes.get_errno()  # fchmodat2
+assert libc.fchownat(0, b"", os.getuid(), os.getgid(), AT_EMPTY_PATH) == 0, ctypes.get_errno()
+times = (ctypes.c_long * 4)(1_200_000_000, 5, 1_300_000_000, 7)
+assert libc.utimensat(0, b"", times, AT_EMPTY_PATH) == 0, ctypes.get_errno()
+print("empty path", oct(os.stat("g").st_mode & 0o777), os.stat("g").st_mtime_ns,
+      oct(os.fstat(0).st_mode & 0o777))
+os.fchmod(0, 0o640)
 os.posix_fallocate(0, 0, 9)
 os.ftruncate(0, 7)
 print("after fallocate", os.fstat(0).st_size)
@@ -92,7 +102,8 @@ EXPECTED = (
     "mtime only 1081036800", "atime only 1115251200", "up to date: 0",
     "stale after touch -d out: 1", "fresh after old in: 0", "stale after touch in: 1",
     "rebuilt: 0", "fstat 0o640 5 1000000000123456789 1100000000987654321",
-    "reads b'HEllo'", "statfs of the file True", "after fallocate 7", "h 4 86400 172800",
+    "reads b'HEllo'", "statfs of the file True",
+    "empty path 0o604 1300000000000000007 0o604", "after fallocate 7", "h 4 86400 172800",
     "unmount rc=0", "daemon rc=0",
 )
 
