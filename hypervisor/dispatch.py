@@ -68,6 +68,7 @@ class Call:
     """The caller's path as an absolute name (joined to its real base), set by
     `handlers.common.resolve`: the key of the C core's answer cache."""
     _credentials: Credentials | None = field(default=None, repr=False)
+    _tgid: int = field(default=0, repr=False)
     stand_in: LowFdStandIn | None = None
     """The low-fd stand-in (lowfd.LowFdStandIn) `handlers.common.virtual_fd` found behind an
     fd of the call, if any: the handler keeps its memfd coherent (decisions D29)."""
@@ -101,8 +102,10 @@ class Call:
 
     @property
     def tgid(self) -> int:
-        """Process id of the caller."""
-        return self.session.processes.tgid(self.tid)
+        """Process id of the caller (looked up once per call: the caller waits meanwhile)."""
+        if not self._tgid:
+            self._tgid = self.session.processes.tgid(self.tid)
+        return self._tgid
 
     @property
     def credentials(self) -> Credentials:

@@ -109,9 +109,15 @@ class WalkError(OSError):
     missing real file must create it, not fail).
     """
 
-    def __init__(self, code: int, virtual: bool) -> None:
+    def __init__(
+        self, code: int, virtual: bool, missing: tuple[VirtualLocation, bytes] | None = None
+    ) -> None:
         super().__init__(code, os.strerror(code))
         self.virtual = virtual
+        self.missing = missing
+        """ENOENT for the path's own last name, in this virtual directory, reached without a
+        symlink and with no "/" after the name: the directory and the name, as a walk of the
+        path's directory part would find them (an O_CREAT needs no second walk)."""
 
 
 def _error(code: int) -> OSError:
@@ -234,8 +240,14 @@ class PathResolver:
             except WalkError:
                 raise
             except OSError as error:
+                missing = None
+                if (
+                    last and not links and not must_be_dir and error.errno == errno.ENOENT
+                    and isinstance(current, VirtualLocation)
+                ):
+                    missing = (current, name)
                 raise WalkError(
-                    error.errno or errno.EIO, via_virtual or current.is_virtual
+                    error.errno or errno.EIO, via_virtual or current.is_virtual, missing
                 ) from error
             if target is None and not child.is_virtual and self.translate is not None:
                 translated = await self.translate(child.path)

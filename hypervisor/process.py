@@ -59,23 +59,49 @@ class ProcessTable:
 
 def read_status(tid: int) -> dict[bytes, bytes]:
     """The fields of /proc/TID/status (ESRCH when the thread is gone)."""
-    try:
-        with open(f"/proc/{tid}/status", "rb") as status:
-            text = status.read()
-    except (FileNotFoundError, ProcessLookupError):
-        raise OSError(errno.ESRCH, "no such thread") from None
     fields: dict[bytes, bytes] = {}
-    for line in text.splitlines():
+    for line in _status_text(tid).splitlines():
         key, _, value = line.partition(b":")
         fields[key] = value.strip()
     return fields
 
 
+def _status_text(tid: int) -> bytes:
+    """/proc/TID/status in one read (it is far below a page): no buffered file object."""
+    try:
+        fd = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, ProcessLookupError):
+        raise OSError(errno.ESRCH, "no such thread") from None
+    try:
+        chunks = [os.read(fd, 8192)]
+        while len(chunks[-1]) == 8192:  # never seen, but a longer file must not be cut
+            chunks.append(os.read(fd, 8192))
+    except ProcessLookupError:
+        raise OSError(errno.ESRCH, "no such thread") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _field(text: bytes, key: bytes) -> bytes | None:
+    """The value of line ``key:`` of a status text (None when absent)."""
+    start = text.find(b"\n" + key + b":")
+    if start < 0:
+        return None
+    start += len(key) + 2
+    end = text.find(b"\n", start)
+    return text[start:] if end < 0 else text[start:end]
+
+
 def credentials(tid: int) -> Credentials:
-    """The current credentials and umask of thread `tid`."""
-    status = read_status(tid)
-    uid, euid, _, fsuid = (int(v) for v in status[b"Uid"].split())
-    gid, egid, _, fsgid = (int(v) for v in status[b"Gid"].split())
-    groups = tuple(int(g) for g in status.get(b"Groups", b"").split())
-    umask = int(status.get(b"Umask", b"0022"), 8)
+    """The current credentials and umask of thread `tid` (the few lines needed, not a dict
+    of the whole file: this is read on every call that creates or checks permissions)."""
+    text = _status_text(tid)
+    uids, gids = _field(text, b"Uid"), _field(text, b"Gid")
+    if uids is None or gids is None:
+        raise OSError(errno.ESRCH, "no such thread")  # an empty status: it is exiting
+    uid, euid, _, fsuid = (int(v) for v in uids.split())
+    gid, egid, _, fsgid = (int(v) for v in gids.split())
+    groups = tuple(int(g) for g in (_field(text, b"Groups") or b"").split())
+    umask = int((_field(text, b"Umask") or b"0022").strip(), 8)
     return Credentials(uid, gid, euid, egid, fsuid, fsgid, groups, umask)

@@ -186,8 +186,12 @@ class OpenFile:
         """Up to `size` bytes at `offset`; fewer only at end of file."""
         raise _error(errno.EISDIR)
 
-    async def readdir(self, offset: int, *, caller: Caller | None = None) -> list[DirEntry]:
-        """Entries after cookie `offset` (0 = from the start); an empty list at the end."""
+    async def readdir(
+        self, offset: int, *, caller: Caller | None = None, size: int = 0
+    ) -> list[DirEntry]:
+        """Entries after cookie `offset` (0 = from the start); an empty list at the end.
+        `size`: the caller's buffer in bytes (getdents' count), how much is worth fetching
+        at once (0: unknown)."""
         raise _error(errno.ENOTDIR)
 
     async def getattr(self, *, caller: Caller | None = None) -> Attributes | None:

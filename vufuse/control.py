@@ -109,11 +109,20 @@ class RequestStats:
         }
 
 
+_OPCODE_NAMES: dict[type, str] = {}
+"""Request class → its opcode's name: the observer runs for every request sent."""
+
+
 def _opcode_name(request: Any) -> str:
+    name = _OPCODE_NAMES.get(type(request))
+    if name is not None:
+        return name
     try:
-        return Opcode(request_opcode(request)).name
+        name = Opcode(request_opcode(request)).name
     except (ValueError, KeyError, AttributeError, TypeError):
         return "UNKNOWN"
+    _OPCODE_NAMES[type(request)] = name
+    return name
 
 
 def _describe_arguments(request: Any) -> str:

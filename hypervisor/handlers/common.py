@@ -36,6 +36,16 @@ def error(code: int) -> OSError:
     return OSError(code, os.strerror(code))
 
 
+class MissingName(OSError):
+    """ENOENT for the last name of a path, with the virtual directory the walk reached
+    (:attr:`WalkError.missing`): an open(O_CREAT) creates there without walking again."""
+
+    def __init__(self, directory: VirtualLocation, name: bytes) -> None:
+        super().__init__(errno.ENOENT, os.strerror(errno.ENOENT))
+        self.directory = directory
+        self.name = name
+
+
 _NULL_PATH_OK = frozenset({"statx", "newfstatat"})
 """Syscalls that take a NULL path with AT_EMPTY_PATH (Linux 6.11)."""
 
@@ -137,6 +147,8 @@ async def resolve(
             call.touched_virtual = True
             if not last and await call.session.low_fds.settle():
                 continue  # a redirection was written back meanwhile: walk again
+            if failure.missing is not None:
+                raise MissingName(*failure.missing) from None
             raise error(failure.errno or errno.EIO) from None
         if result.kernel_can_do_it and not real_too:
             raise LetKernel

@@ -39,7 +39,14 @@ from ..mounts import MS_RDONLY
 from ..paths import RealLocation, VirtualLocation
 from ..provider import OpenFile
 from ..vfd import OpenFileDescription, lowest_free_fd
-from .common import LetKernel, error, kernel_unless_virtual, resolve, virtual_fd
+from .common import (
+    LetKernel,
+    MissingName,
+    error,
+    kernel_unless_virtual,
+    resolve,
+    virtual_fd,
+)
 
 _OPEN_HOW = struct.Struct("<QQQ")
 _IOVEC = struct.Struct("<QQ")
@@ -138,7 +145,8 @@ async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mo
         )
     except OSError as failure:
         if failure.errno == errno.ENOENT and flags & O_CREAT and flags & O_TMPFILE != O_TMPFILE:
-            return await _create(call, path_arg, dirfd_arg, flags, mode)
+            missing = failure if isinstance(failure, MissingName) else None
+            return await _create(call, path_arg, dirfd_arg, flags, mode, missing)
         raise
     location = result.location
     if isinstance(location, RealLocation):
@@ -167,15 +175,20 @@ async def _open_special(call: Call, opening: Awaitable[int], flags: int) -> Repl
 
 
 async def _create(
-    call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int
-) -> Reply:
-    """O_CREAT of a missing name: the provider's create when its directory is virtual."""
-    from .write_side import _virtual_parent, parent_of
+    call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int,
+    missing: MissingName | None = None,
+) -> Reply:  # fmt: skip
+    """O_CREAT of a missing name: the provider's create when its directory is virtual
+    (`missing`: the walk found the directory already, else it is walked again)."""
+    from .write_side import Parent, _virtual_parent, parent_of
 
-    try:
-        parent = await parent_of(call, path_arg, dirfd_arg)
-    except LetKernel:
-        raise error(errno.ENOENT) from None  # the walk failed inside a mount
+    if missing is not None:
+        parent = Parent(missing.directory, missing.name, False, False)
+    else:
+        try:
+            parent = await parent_of(call, path_arg, dirfd_arg)
+        except LetKernel:
+            raise error(errno.ENOENT) from None  # the walk failed inside a mount
     if parent.slash:
         raise error(errno.EISDIR)
     directory = _virtual_parent(call, parent, errno.EEXIST)
@@ -377,6 +390,13 @@ async def handle_lseek(call: Call) -> Reply:
                 description.dir_buffer.clear()
             description.offset = new
             return new
+        handle = description.handle
+        if handle is not None and type(handle).lseek is not OpenFile.lseek:
+            # The provider's own (FUSE: SEEK_END on fresh attributes, SEEK_DATA/SEEK_HOLE
+            # asked with LSEEK, ESPIPE for a stream), as the kernel's f_op->llseek.
+            new = await handle.lseek(offset, whence, description.offset, caller=call.caller)
+            description.offset = new
+            return new
         provider = description.location.mount.provider
         if whence == SEEK_SET:
             new = offset
@@ -412,7 +432,14 @@ async def _getdents(call: Call, pack: object, size_of: object) -> Reply:
         buffered = list(description.dir_buffer)
         while True:
             if not buffered:
-                buffered = list(await description.handle.readdir(offset, caller=call.caller))
+                if out:
+                    # One request per getdents, as the kernel's readdir: what the caller does
+                    # with these entries (stat them) decides how the next ones are asked for
+                    # (READDIRPLUS when advised, fuse_use_readdirplus), and they are fresh.
+                    break
+                buffered = list(
+                    await description.handle.readdir(offset, caller=call.caller, size=capacity)
+                )
                 if not buffered:
                     break
             record: bytes = pack(buffered[0])  # type: ignore[operator]

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import socket
 import struct
+import threading
 
 import pytest
 import trio
+import trio.testing
 from fakedaemon import FakeDaemon, socketpair
 from fusehelp import FakeClock, mounted, until
 
@@ -353,3 +356,108 @@ async def test_whole_reply_after_a_lying_part_is_taken() -> None:
             nursery.start_soon(getattr_)
             nursery.start_soon(lookup)
         assert results == {"getattr": errno.EIO, "lookup": True}
+
+
+class _DaemonDuringSend:
+    """The raw socket of a Connection whose daemon answers during the send itself, as a
+    daemon woken on our CPU does: the reply is waiting when ``send`` returns."""
+
+    def __init__(self, raw: socket.socket, daemon_end: socket.socket) -> None:
+        self.raw = raw
+        self.daemon_end = daemon_end
+
+    def send(self, message: bytes) -> int:
+        sent = self.raw.send(message)
+        request = self.daemon_end.recv(65536)
+        unique = struct.unpack_from("<IIQ", request)[2]
+        self.daemon_end.send(p.encode_error(unique, errno.ENOENT))
+        return sent
+
+    def recv_into(self, buffer: bytearray, size: int, flags: int = 0) -> int:
+        return self.raw.recv_into(buffer, size, flags)
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+
+async def test_a_reply_waiting_after_the_send_is_taken_by_the_sender() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    connection = Connection(trio.socket.from_stdlib_socket(ours))
+    connection.set_initialized(p.LATEST)
+    connection._raw = _DaemonDuringSend(ours, theirs)  # type: ignore[assignment]
+    loop_reads = 0
+    receive = connection._receive
+
+    async def counted(buffer: bytearray) -> int:
+        nonlocal loop_reads
+        size = await receive(buffer)
+        loop_reads += 1
+        return size
+
+    connection._receive = counted  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection.receive_loop)
+        await trio.testing.wait_all_tasks_blocked()
+        request = p.LookupRequest(p.InHeader(nodeid=1), b"missing")
+        assert await _errno_of(connection.call(request)) == errno.ENOENT
+        assert await _errno_of(connection.call(request)) == errno.ENOENT
+        assert loop_reads == 0  # both replies were read by the caller, not the receive task
+        assert connection.pending_count == 0
+        theirs.close()  # the receive loop still sees the hang-up
+        with trio.fail_after(10):
+            while connection.connected:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    ours.close()
+
+
+def _echo_daemon(sock: socket.socket) -> None:
+    """A daemon thread answering every request at once (ENOENT) until the socket closes."""
+    while True:
+        try:
+            request = sock.recv(65536)
+        except OSError:
+            return
+        if not request:
+            return
+        unique = struct.unpack_from("<IIQ", request)[2]
+        try:
+            sock.send(p.encode_error(unique, errno.ENOENT))
+        except OSError:
+            return
+
+
+async def test_many_callers_and_the_receive_loop_lose_no_reply() -> None:
+    """Callers reading replies during their send and the receive loop share one buffer: a
+    reply read by either must be dispatched before the other reads (a lost reply leaves its
+    caller waiting for ever: the 16-process memfs stress hung that way)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    connection = Connection(trio.socket.from_stdlib_socket(ours))
+    connection.set_initialized(p.LATEST)
+    daemon = threading.Thread(target=_echo_daemon, args=(theirs,), daemon=True)
+    daemon.start()
+    answered = 0
+
+    async def caller() -> None:
+        nonlocal answered
+        request = p.LookupRequest(p.InHeader(nodeid=1), b"missing")
+        for _ in range(200):
+            assert await _errno_of(connection.call(request)) == errno.ENOENT
+            answered += 1
+
+    async def watchdog() -> None:
+        await trio.sleep(60)
+        connection.abort()  # releases a caller whose reply was lost: its assertion fails
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection.receive_loop)
+        nursery.start_soon(watchdog)
+        async with trio.open_nursery() as callers:
+            for _ in range(16):
+                callers.start_soon(caller)
+        assert answered == 16 * 200
+        assert connection.pending_count == 0
+        nursery.cancel_scope.cancel()
+    ours.close()
+    daemon.join(10)
+    theirs.close()

@@ -12,6 +12,7 @@ import trio
 from fusehelp import FakeClock, mounted
 from writehelp import agree
 
+from hypervisor.provider import Caller
 from vufuse import protocol as p
 
 O = p.Opcode  # noqa: E741
@@ -34,6 +35,36 @@ async def test_create_sends_masked_mode_umask_and_flags() -> None:
         assert daemon.count(O.LOOKUP) == 1
         assert await handle.write(0, b"data") == 4
         assert daemon.node("new").data == b"data"
+
+
+async def test_create_after_the_walks_enoent_sends_no_second_lookup() -> None:
+    """open(O_CREAT): the walk's LOOKUP of the last name is atomic_open's only one."""
+    uid, gid = os.getuid(), os.getgid()
+    walker, other = Caller(pid=7, uid=uid, gid=gid), Caller(pid=8, uid=uid, gid=gid)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    async with mounted() as (fs, daemon):
+        for name in (b"a", b"b"):
+            with pytest.raises(OSError):
+                await fs.lookup(1, name, caller=walker)
+            await fs.create(1, name, 0o644, flags, 0o022, caller=walker)
+        assert daemon.count(O.LOOKUP) == 2 and daemon.count(O.CREATE) == 2
+        # Another thread's create, or one after a name changed, asks the daemon again.
+        with pytest.raises(OSError):
+            await fs.lookup(1, b"c", caller=walker)
+        await fs.create(1, b"c", 0o644, flags, 0o022, caller=other)
+        assert daemon.count(O.LOOKUP) == 4
+        with pytest.raises(OSError):
+            await fs.lookup(1, b"d", caller=walker)
+        await fs.mkdir(1, b"e", 0o755, 0o022)
+        await fs.create(1, b"d", 0o644, flags, 0o022, caller=walker)
+        assert daemon.count(O.LOOKUP) == 7  # d, e (mkdir's), d again
+        # Used once: a second create of the same name looks it up (EEXIST after it).
+        with pytest.raises(OSError):
+            await fs.lookup(1, b"f", caller=walker)
+        await fs.create(1, b"f", 0o644, flags, 0o022, caller=walker)
+        with pytest.raises(OSError) as info:
+            await fs.create(1, b"f", 0o644, flags, 0o022, caller=walker)
+        assert info.value.errno == errno.EEXIST and daemon.count(O.CREATE) == 5
 
 
 async def test_create_with_dont_mask_leaves_the_mode_alone() -> None:

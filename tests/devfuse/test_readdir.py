@@ -155,3 +155,15 @@ async def test_using_a_readdirplus_entry_advises_readdirplus() -> None:
         assert daemon.count(O.LOOKUP) == 1
         await handle.readdir(first[-1].next_offset)
         assert daemon.count(O.READDIRPLUS) == 2 and daemon.count(O.READDIR) == 0
+
+
+async def test_request_size_is_the_callers_buffer_within_a_page_and_max_pages() -> None:
+    """fuse_readdir_uncached since Linux 6.15: the getdents buffer sizes the request."""
+    async with mounted() as (fs, daemon):
+        directory = await fs.lookup(1, b"dir")
+        handle = await fs.open(directory.ino, 0)
+        max_pages = fs.sb.connection.negotiated.max_pages
+        for size in (0, 100, 32768, 1 << 30):
+            await handle.readdir(0, size=size)
+        sizes = [request.arg.size for request in daemon.of(O.READDIRPLUS)]
+        assert sizes == [4096, 4096, 32768, max_pages * 4096]

@@ -326,6 +326,18 @@ async def test_copy_file_range() -> None:
         assert await target.read(0, 10) == b"Hello" + BIG[:5]
 
 
+async def test_copy_file_range_stops_at_the_cached_size() -> None:
+    """generic_copy_file_checks: shortened to i_size; at EOF 0 without a request."""
+    async with mounted() as (fs, daemon):
+        attrs, source = await _open(fs, b"hello.txt", os.O_RDONLY)
+        _, target = await _open(fs, b"big.bin")
+        assert await source.copy_file_range(attrs.size, target, 0, 100) == 0
+        assert await source.copy_file_range(attrs.size + 4, target, 0, 100) == 0
+        assert daemon.count(O.COPY_FILE_RANGE) == 0
+        assert await source.copy_file_range(attrs.size - 3, target, 0, 100) == 3
+        assert daemon.of(O.COPY_FILE_RANGE)[0].arg.len == 3
+
+
 async def test_copy_file_range_enosys_remembered() -> None:
     async with mounted(setup=lambda d: d.enosys.add(O.COPY_FILE_RANGE)) as (fs, daemon):
         _, source = await _open(fs, b"big.bin", os.O_RDONLY)

@@ -54,7 +54,7 @@ class MemFile(OpenFile):
         return node.data[offset : offset + size]
 
     async def readdir(
-        self, offset: int, *, caller: Caller | None = None
+        self, offset: int, *, caller: Caller | None = None, size: int = 0
     ) -> list[DirEntry]:
         node = self.provider.nodes[self.ino]
         if not node.attrs.is_dir:

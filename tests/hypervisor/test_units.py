@@ -20,7 +20,7 @@ from hypervisor.dispatch import CONTINUE, Call, Dispatcher
 from hypervisor.mounts import MountTable
 from hypervisor.process import Credentials, credentials
 from hypervisor.provider import Attributes, DirEntry
-from hypervisor.session import Session, exit_code
+from hypervisor.session import CHAIN_YIELD_EVERY, Session, exit_code
 from hypervisor.vfd import VirtualFdTable, lowest_free_fd, socket_inode
 
 # --- mounts ----------------------------------------------------------------------------------
@@ -251,6 +251,58 @@ def _buffer(data: bytes | int) -> tuple[ctypes.Array[ctypes.c_char], int]:
     return buffer, ctypes.addressof(buffer)
 
 
+async def test_a_handler_task_goes_on_with_what_was_queued_meanwhile(
+    self_session,  # noqa: ANN001
+) -> None:
+    session, tracer, mnt, provider = self_session
+    path, path_address = _buffer(os.fsencode(mnt / "dir/a"))
+    out, out_address = _buffer(abi.STAT_SIZE)
+
+    def stat(number: int) -> FakeNotification:
+        return FakeNotification(syscalls.nr("stat"), (path_address, out_address, 0, 0, 0, 0),
+                                id=number)  # fmt: skip
+
+    queued = [[stat(2), stat(3)], [], [], []]
+    tracer.take = lambda: queued.pop(0) if queued else []
+    async with trio.open_nursery() as nursery:
+        session._serving = nursery
+        await session._handle_in_turn(stat(1))
+        # 2, the first one queued, was handled by this very task; 3 got a task of its own.
+        assert [answer[0] for answer in tracer.answers][:2] == [1, 2]
+    session._serving = None
+    assert sorted(answer[0] for answer in tracer.answers) == [1, 2, 3]
+    assert all(answer[1:] == (0, 0, False) for answer in tracer.answers)
+
+
+async def test_a_long_chain_of_calls_lets_the_other_tasks_run(
+    self_session,  # noqa: ANN001
+) -> None:
+    """A tracee whose every call is answered with no checkpoint must not starve the rest."""
+    session, tracer, mnt, provider = self_session
+    path, path_address = _buffer(os.fsencode(mnt / "dir/a"))
+    out, out_address = _buffer(abi.STAT_SIZE)
+    calls = 5 * CHAIN_YIELD_EVERY
+
+    def stat(number: int) -> FakeNotification:
+        return FakeNotification(syscalls.nr("stat"), (path_address, out_address, 0, 0, 0, 0),
+                                id=number)  # fmt: skip
+
+    queued = [[stat(number)] for number in range(2, calls + 1)]
+    tracer.take = lambda: queued.pop(0) if queued else []
+    seen: list[int] = []
+
+    async def other() -> None:
+        seen.append(len(tracer.answers))
+
+    async with trio.open_nursery() as nursery:
+        session._serving = nursery
+        nursery.start_soon(other)
+        await session._handle_in_turn(stat(1))
+    session._serving = None
+    assert len(tracer.answers) == calls
+    assert seen and seen[0] < calls
+
+
 async def test_stat_through_the_dispatcher(self_session) -> None:  # noqa: ANN001
     session, tracer, mnt, provider = self_session
     assert tracer.prefixes[:2] == [os.fsencode(mnt), session.stand_ins.root]
@@ -317,6 +369,90 @@ async def test_open_getdents_lseek_readlink(self_session) -> None:  # noqa: ANN0
                 await trio.sleep(0.01)
         nursery.cancel_scope.cancel()
     assert provider.released
+
+
+async def test_getdents_asks_the_provider_once_with_the_callers_size(
+    self_session, monkeypatch  # noqa: ANN001
+) -> None:
+    """As the kernel's readdir: one request per getdents, sized by its count (so what the
+    caller does with the entries, e.g. stat them, comes before the next request)."""
+    from memprovider import MemFile
+
+    session, tracer, mnt, provider = self_session
+    asked: list[tuple[int, int]] = []
+    original = MemFile.readdir
+
+    async def counting(self, offset, *, caller=None, size=0):  # noqa: ANN001, ANN202
+        asked.append((offset, size))
+        return await original(self, offset, caller=caller, size=size)
+
+    monkeypatch.setattr(MemFile, "readdir", counting)
+    path, path_address = _buffer(os.fsencode(mnt / "dir"))
+    async with trio.open_nursery() as nursery:
+        session.vfds.attach(nursery)
+        await session.handle(FakeNotification(syscalls.nr("open"), (
+            path_address, os.O_RDONLY | os.O_DIRECTORY, 0, 0, 0, 0)))
+        fd = tracer.answers[-1][1]
+        big, big_address = _buffer(32768)
+        await session.handle(FakeNotification(syscalls.nr("getdents64"),
+                                              (fd, big_address, 32768, 0, 0, 0)))
+        assert tracer.answers[-1][1] > 0 and asked == [(0, 32768)]
+        await session.handle(FakeNotification(syscalls.nr("getdents64"),
+                                              (fd, big_address, 32768, 0, 0, 0)))
+        assert tracer.answers[-1][1] == 0 and len(asked) == 2  # the end: a second request
+        os.close(fd)
+        nursery.cancel_scope.cancel()
+
+
+async def test_open_creat_walks_the_path_once(self_session, monkeypatch) -> None:  # noqa: ANN001
+    """open(O_CREAT) of a missing name creates in the directory its walk reached: every name
+    of the path is looked up once, the missing one included, then CREATE."""
+    session, tracer, mnt, provider = self_session
+    looked_up: list[bytes] = []
+    original = MemProvider.lookup
+
+    async def counting(self, parent, name, *, caller=None):  # noqa: ANN001, ANN202
+        looked_up.append(name)
+        return await original(self, parent, name, caller=caller)
+
+    monkeypatch.setattr(MemProvider, "lookup", counting)
+    path, path_address = _buffer(os.fsencode(mnt / "dir/sub/new"))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    async with trio.open_nursery() as nursery:
+        session.vfds.attach(nursery)
+        await session.handle(FakeNotification(syscalls.nr("open"), (path_address, flags, 0o644,
+                                                                      0, 0, 0)))
+        fd = tracer.answers[-1][1]
+        assert fd >= syscalls.FD_BASE
+        assert looked_up == [b"dir", b"sub", b"new"]
+        os.close(fd)
+        nursery.cancel_scope.cancel()
+
+
+async def test_lseek_uses_the_providers_own(self_session, monkeypatch) -> None:  # noqa: ANN001
+    """A provider with its own lseek (FUSE: LSEEK for SEEK_DATA/SEEK_HOLE) answers it."""
+    from memprovider import MemFile
+
+    session, tracer, mnt, provider = self_session
+    asked: list[tuple[int, int, int]] = []
+
+    async def own(self, offset, whence, position, *, caller=None):  # noqa: ANN001, ANN202
+        asked.append((offset, whence, position))
+        return 4242
+
+    monkeypatch.setattr(MemFile, "lseek", own, raising=False)
+    path, path_address = _buffer(os.fsencode(mnt / "dir/a"))
+    async with trio.open_nursery() as nursery:
+        session.vfds.attach(nursery)
+        await session.handle(FakeNotification(syscalls.nr("open"), (path_address, os.O_RDONLY,
+                                                                      0, 0, 0, 0)))
+        fd = tracer.answers[-1][1]
+        await session.handle(FakeNotification(syscalls.nr("lseek"), (fd, 7, 1, 0, 0, 0)))
+        await session.handle(FakeNotification(syscalls.nr("lseek"), (fd, 3, 3, 0, 0, 0)))
+        assert [answer[1] for answer in tracer.answers[-2:]] == [4242, 4242]
+        assert asked == [(7, 1, 0), (3, 3, 4242)]  # SEEK_CUR from 0, then SEEK_DATA
+        os.close(fd)
+        nursery.cancel_scope.cancel()
 
 
 async def test_handler_bugs_never_kill_the_session(self_session) -> None:  # noqa: ANN001
@@ -416,3 +552,29 @@ def test_lowest_free_fd_hint() -> None:
             except OSError:
                 pass
         _free_from.pop(table, None)
+
+
+async def test_description_lock_takes_a_free_lock_without_yielding() -> None:
+    from hypervisor.vfd import DescriptionLock
+
+    lock, order = DescriptionLock(), []
+
+    async def other() -> None:
+        order.append("other")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        async with lock:  # free: taken at once, the other task has not run yet
+            order.append("locked")
+        assert order == ["locked"]
+        await lock.acquire()
+
+        async def waiter() -> None:
+            async with lock:
+                order.append("waiter")
+
+        nursery.start_soon(waiter)
+        await trio.sleep(0.01)
+        assert "waiter" not in order and lock.locked()
+        lock.release()
+    assert order[-1] == "waiter"

@@ -55,6 +55,11 @@ waits for: FORGET, RELEASE...) and the errno it ended with (0 for success)."""
 #: for a reply whose header's len lies (libfuse's splice sends the parts back to back).
 PARTIAL_REPLY_TIMEOUT = 1.0
 
+#: A call answered during its own send (:meth:`Connection._take_ready_replies`) needs no
+#: checkpoint; every this many in a row, one is made all the same so that a task issuing
+#: request after request still lets the others run.
+_INLINE_YIELD_EVERY = 16
+
 #: Seconds between two checks for requests past the request timeout, and the smallest timeout
 #: (the kernel's FUSE_TIMEOUT_TIMER_FREQ: a timeout is coarse, and never under 15 s).
 TIMEOUT_CHECK_INTERVAL = 15
@@ -160,6 +165,13 @@ class Connection:
         self._warned: set[str] = set()
         self._interrupts_to_resend: list[tuple[int, _Pending]] = []
         self._receive_scope = trio.CancelScope()
+        #: True while :meth:`receive_loop` reads (its side-task nursery is open): only then
+        #: may a sender take waiting replies itself (:meth:`_take_ready_replies`).
+        self._receiving = False
+        #: Calls answered in a row without a checkpoint (see :data:`_INLINE_YIELD_EVERY`).
+        self._inline_answers = 0
+        #: Messages the receive loop read in a row without waiting.
+        self._unyielded = 0
         self._side_tasks: trio.Nursery
 
     # ------------------------------------------------------------------ state
@@ -249,8 +261,9 @@ class Connection:
             raise OSError(self._init_error, "FUSE INIT failed")
 
     def _stamp(self, request: p.Request) -> tuple[int, p.Request]:
-        unique = self.next_unique()
-        header = request[0]._replace(unique=unique)
+        self._unique = unique = self._unique + p.UNIQUE_STEP
+        header = request[0]
+        header = p.InHeader(header[0], header[1], unique, *header[3:])
         return unique, type(request)(header, *request[1:])
 
     async def _send_message(self, message: bytes) -> None:
@@ -288,7 +301,8 @@ class Connection:
         Cancellation sends INTERRUPT and still waits for the answer, which is returned (or
         raised) as usual: the enclosing cancel scope raises Cancelled at its next checkpoint.
         """
-        await self._wait_usable(before_init)
+        if self._abort_error or self._init_error or not self._initialized.is_set():
+            await self._wait_usable(before_init)
         unique, request = self._stamp(request)
         message = self._encode(request)
         entry = _Pending(request, sent_at=trio.current_time())
@@ -306,8 +320,16 @@ class Connection:
         except BaseException:
             self._pending.pop(unique, None)
             raise
+        if self._receiving:
+            self._take_ready_replies(entry)
         try:
-            await entry.done.wait()
+            if entry.done.is_set():
+                self._inline_answers += 1
+                if self._inline_answers >= _INLINE_YIELD_EVERY:
+                    self._inline_answers = 0
+                    await trio.lowlevel.checkpoint()
+            else:
+                await entry.done.wait()
         except trio.Cancelled:
             with trio.CancelScope(shield=True):
                 if interruptible:
@@ -428,7 +450,11 @@ class Connection:
             async with trio.open_nursery() as self._side_tasks:
                 self._side_tasks.start_soon(self._watch_request_timeout)
                 with self._receive_scope:
-                    await self._receive_messages(buffer, view)
+                    self._receiving = self._raw is not None
+                    try:
+                        await self._receive_messages(buffer, view)
+                    finally:
+                        self._receiving = False
                 self._side_tasks.cancel_scope.cancel()
         finally:
             self.abort()
@@ -443,10 +469,9 @@ class Connection:
 
     async def _receive_messages(self, buffer: bytearray, view: memoryview) -> None:
         """The loop proper: every message, until EOF or an unrecoverable error."""
-        ready = 0  # messages read in a row without yielding
         while not self._abort_error:
             try:
-                size = await self._receive(buffer, ready)
+                size = await self._receive(buffer)
             except trio.ClosedResourceError:
                 return
             except ConnectionResetError:
@@ -456,33 +481,78 @@ class Connection:
                 break
             if size == 0:
                 break  # SOCK_SEQPACKET end of file: the daemon closed its end
-            ready = ready + 1 if ready < 16 else 0
-            if size > len(buffer):
-                self._malformed(bytes(view[:_HEADER_SIZE]), f"{size}-byte message too big")
-                continue
-            self._on_message(bytes(view[:size]))
-            if self._partial is not None and self._partial_generation != self._partial_watched:
-                self._partial_watched = self._partial_generation
-                self._side_tasks.start_soon(self._expire_partial, self._partial_generation)
-            if self._notified and self.after_notification is not None:
-                self._notified = False
-                self._side_tasks.start_soon(self.after_notification)
-            while self._interrupts_to_resend:
-                unique, entry = self._interrupts_to_resend.pop()
-                self._side_tasks.start_soon(self._interrupt, unique, entry)
+            self._take_message(size, view)
 
-    async def _receive(self, buffer: bytearray, ready: int) -> int:
-        """One message into ``buffer`` (its full size: MSG_TRUNC).  A message already waiting
-        is taken at once; every 16th one yields to the other tasks."""
+    def _take_message(self, size: int, view: memoryview) -> None:
+        """One message of ``size`` bytes just read into ``view``: dispatch it, then start
+        what it makes due (expiry of a split reply, FORGETs after a notification,
+        INTERRUPTs again).  Called with no checkpoint since the read: the buffer is shared
+        by the receive loop and :meth:`_take_ready_replies`."""
+        if size > len(view):
+            self._malformed(bytes(view[:_HEADER_SIZE]), f"{size}-byte message too big")
+            return
+        self._on_message(bytes(view[:size]))
+        if self._partial is not None and self._partial_generation != self._partial_watched:
+            self._partial_watched = self._partial_generation
+            self._side_tasks.start_soon(self._expire_partial, self._partial_generation)
+        if self._notified and self.after_notification is not None:
+            self._notified = False
+            self._side_tasks.start_soon(self.after_notification)
+        while self._interrupts_to_resend:
+            unique, entry = self._interrupts_to_resend.pop()
+            self._side_tasks.start_soon(self._interrupt, unique, entry)
+
+    def _take_ready_replies(self, entry: _Pending) -> None:
+        """Read, in the sender's task, the messages already waiting, until ``entry`` is
+        answered or none is left (never a wait).
+
+        A daemon woken on our CPU usually runs its whole request during our send: its reply
+        then needs no park, epoll round and receive-task pass.  Messages are still taken
+        one at a time in socket order, each dispatched before any checkpoint, so the receive
+        loop (which reads with no checkpoint between its read and its dispatch either, see
+        :meth:`_receive`) never sees a buffer overwritten under it.  An error or end of file
+        is left to the receive loop, which meets it again on its next read."""
         raw = self._raw
-        if raw is None or not ready:
+        assert raw is not None
+        view = memoryview(self._buffer)
+        for _ in range(16):
+            if self._abort_error:
+                return
+            try:
+                size = raw.recv_into(self._buffer, 0, socket.MSG_DONTWAIT | socket.MSG_TRUNC)
+            except OSError:  # nothing waiting (EAGAIN), closed, or the loop's business
+                return
+            if size == 0:
+                return
+            self._take_message(size, view)
+            if entry.done.is_set():
+                return
+
+    async def _receive(self, buffer: bytearray) -> int:
+        """One message into ``buffer`` (its full size: MSG_TRUNC).  A message already waiting
+        is taken at once; after 16 in a row without a wait, the other tasks run first.
+
+        Never a checkpoint between the read and the return (trio's ``recv_into`` has one
+        after a read that succeeds at once): senders read waiting replies into the same
+        buffer (:meth:`_take_ready_replies`), and one that ran there would overwrite this
+        message before it is dispatched -- a lost reply, a caller waiting for ever."""
+        raw = self._raw
+        if raw is None:
             return await self.sock.recv_into(buffer, 0, socket.MSG_TRUNC)
-        if raw.fileno() < 0:
-            raise trio.ClosedResourceError
-        try:
-            return raw.recv_into(buffer, 0, socket.MSG_TRUNC)
-        except BlockingIOError:
-            return await self.sock.recv_into(buffer, 0, socket.MSG_TRUNC)
+        if self._unyielded >= 16:
+            self._unyielded = 0
+            await trio.lowlevel.checkpoint()
+        while True:
+            if raw.fileno() < 0:
+                raise trio.ClosedResourceError
+            try:
+                size = raw.recv_into(buffer, 0, socket.MSG_TRUNC)
+            except BlockingIOError:
+                self._unyielded = 0
+                await trio.lowlevel.wait_readable(raw)
+                continue
+            self._unyielded += 1
+            return size
 
     def _on_message(self, data: bytes) -> None:
         """Reassemble split replies by the header's len, then dispatch each whole one."""

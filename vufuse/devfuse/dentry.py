@@ -43,6 +43,9 @@ class DentryCache:
         self.inodes = inodes
         self.limit = limit
         self._entries: OrderedDict[tuple[int, bytes], Dentry] = OrderedDict()
+        self.generation = 0
+        """Bumped whenever a name is entered, replaced, dropped or expired: a LOOKUP answer
+        remembered with the generation it saw is still the cache's view while it is equal."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -69,6 +72,7 @@ class DentryCache:
             self._entries.move_to_end(key)
             return old
         dentry = Dentry(parent, name, inode, deadline)
+        self.generation += 1
         if inode is not None:
             inode.aliases += 1
             parent.children += 1
@@ -85,6 +89,7 @@ class DentryCache:
         """d_invalidate: forget the name (INVAL_ENTRY, a revalidation that failed)."""
         dentry = self._entries.pop((parent, name), None)
         if dentry is not None:
+            self.generation += 1
             self.inodes.changed()
             self._unlink(dentry)
 
@@ -93,6 +98,7 @@ class DentryCache:
         dentry = self._entries.get((parent, name))
         if dentry is not None:
             dentry.deadline = self.inodes.clock() - 1
+            self.generation += 1
             self.inodes.changed()
 
     def children_of(self, parent: int) -> list[Dentry]:
@@ -124,6 +130,7 @@ class DentryCache:
             if inode is not None and (inode.children or inode.opens or inode.holds):
                 continue
             del self._entries[key]
+            self.generation += 1
             self._unlink(dentry)
             evicted += 1
         return evicted

@@ -47,8 +47,12 @@ async def lookup(sb: Superblock, parent: Inode, name: bytes, caller: Caller | No
         if exc.errno == errno.ENOENT:
             # An ENOENT error is a negative dentry that is never trusted again.
             sb.dentries.invalidate(parent.nodeid, name)
+            sb.note_lookup(caller, parent.nodeid, name, missing=True)
             await sb.flush_forgets()
+        else:
+            sb.note_lookup(caller, parent.nodeid, name, missing=False)
         raise
+    sb.note_lookup(caller, parent.nodeid, name, missing=False)
     entry: p.EntryOut = body
     entry_deadline = deadline(sb.clock(), entry.entry_valid, entry.entry_valid_nsec)
     if entry.nodeid == 0:

@@ -426,7 +426,8 @@ async def create(
 ) -> tuple[Inode, FuseFile | None]:  # fmt: skip
     """open(2) with O_CREAT of a name (fuse_atomic_open).
 
-    Looks the name up; if it exists: EEXIST with O_EXCL, else ``(inode, None)`` and the
+    Looks the name up (unless the caller's walk just did, :meth:`Superblock.just_missed`);
+    if it exists: EEXIST with O_EXCL, else ``(inode, None)`` and the
     caller opens it as usual.  If not: CREATE, or MKNOD then OPEN once the daemon answered
     CREATE with ENOSYS (remembered).  A new file is never truncated.
     """
@@ -435,7 +436,9 @@ async def create(
         raise OSError(errno.ENOTDIR, "not a directory")
     if name in (b"", b".", b".."):
         raise OSError(errno.EISDIR, "is a directory")
-    if flags & os.O_EXCL:
+    if sb.just_missed(caller, parent.nodeid, name):
+        existing = None  # the walk of this open(2) just asked: atomic_open's one LOOKUP
+    elif flags & os.O_EXCL:
         existing = await lookup_for_create(sb, parent, name, caller)
     else:
         try:

@@ -108,12 +108,15 @@ class FuseOpenFile(FileWriteMixin, OpenFile):
         self.provider.sb.check_allowed(caller)
         return await self.file.read(offset, size, caller)
 
-    async def readdir(self, offset: int, *, caller: Caller | None = None) -> list[DirEntry]:
-        """One READDIR/READDIRPLUS worth of entries after ``offset``."""
+    async def readdir(
+        self, offset: int, *, caller: Caller | None = None, size: int = 0
+    ) -> list[DirEntry]:
+        """One READDIR/READDIRPLUS worth of entries after ``offset`` (``size``: getdents'
+        buffer, the request's size as the kernel sizes it)."""
         if not self.file.is_dir:
             raise OSError(errno.ENOTDIR, "not a directory")
         self.provider.sb.check_allowed(caller)
-        entries = await fuse_readdir.readdir(self.file, offset, caller)
+        entries = await fuse_readdir.readdir(self.file, offset, caller, size)
         return [DirEntry(entry.name, entry.ino, entry.type, entry.off) for entry in entries]
 
     async def getattr(self, *, caller: Caller | None = None) -> Attributes:

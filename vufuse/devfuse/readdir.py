@@ -33,8 +33,17 @@ def use_readdirplus(sb: Superblock, inode: Inode, offset: int) -> bool:
     return advised or offset == 0
 
 
-async def readdir(file: FuseFile, offset: int, caller: Caller | None) -> list[p.Dirent]:
-    """Entries after cookie ``offset``, one daemon request's worth; [] at the end."""
+def request_size(sb: Superblock, size: int) -> int:
+    """fuse_readdir_uncached (Linux 6.15+): the caller's buffer, at least a page, at most
+    max_pages pages (0, an unknown size: a page)."""
+    return min(max(size, PAGE_SIZE), sb.connection.negotiated.max_pages * PAGE_SIZE)
+
+
+async def readdir(
+    file: FuseFile, offset: int, caller: Caller | None, size: int = 0
+) -> list[p.Dirent]:
+    """Entries after cookie ``offset``, one daemon request's worth; [] at the end.
+    ``size`` is the caller's buffer (getdents' count): the request asks for as much."""
     sb, inode = file.sb, file.inode
     inode.check()
     cache_dir = bool(file.open_flags & p.OpenReplyFlag.CACHE_DIR)
@@ -43,7 +52,9 @@ async def readdir(file: FuseFile, offset: int, caller: Caller | None) -> list[p.
         if cached is not None:
             return cached
     plus = use_readdirplus(sb, inode, offset)
-    arg = p.ReadIn(fh=file.fh, offset=offset, size=PAGE_SIZE, flags=file.flags & 0xFFFFFFFF)
+    arg = p.ReadIn(
+        fh=file.fh, offset=offset, size=request_size(sb, size), flags=file.flags & 0xFFFFFFFF
+    )
     header = sb.header(inode.nodeid, caller)
     attr_version = sb.inodes.attr_version
     try:

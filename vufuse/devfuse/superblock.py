@@ -28,6 +28,9 @@ FUSE_SUPER_MAGIC = 0x65735546
 FUSEBLK_SUPER_MAGIC = 0x65735543
 
 
+_MISSED_LIMIT = 4096
+
+
 class Superblock:
     """Everything the per-object modules (dir, file, readdir, xattr) share for one mount."""
 
@@ -46,6 +49,9 @@ class Superblock:
         self.inodes.readonly = options.readonly
         self.dentries = DentryCache(self.inodes, dentry_limit)
         self.default_caller = Caller(pid=0, uid=options.user_id, gid=options.group_id)
+        self.missed: dict[int, tuple[int, bytes, int]] = {}
+        """Thread id → (parent nodeid, name, dentry generation) of that thread's last LOOKUP
+        when the daemon answered ENOENT: see :meth:`just_missed`."""
         connection.on_notification = self.notify
         connection.after_notification = self.flush_forgets
 
@@ -55,6 +61,31 @@ class Superblock:
         """The in_header of a request made by ``caller`` (its fsuid, fsgid and thread id)."""
         who = caller or self.default_caller
         return p.InHeader(nodeid=nodeid, uid=who.uid, gid=who.gid, pid=who.pid)
+
+    def note_lookup(self, caller: Caller | None, parent: int, name: bytes, missing: bool) -> None:
+        """Remember (``missing``) or forget the ENOENT of ``caller``'s LOOKUP just answered."""
+        if caller is None or not caller.pid:
+            return
+        if not missing:
+            self.missed.pop(caller.pid, None)
+            return
+        if len(self.missed) >= _MISSED_LIMIT:
+            self.missed.clear()  # threads long gone: what they missed is of no use any more
+        self.missed[caller.pid] = (parent, name, self.dentries.generation)
+
+    def just_missed(self, caller: Caller | None, parent: int, name: bytes) -> bool:
+        """Whether ``caller``'s last LOOKUP asked for ``name`` in ``parent``, the daemon said
+        ENOENT and no name in the cache changed since (consumed).
+
+        open(O_CREAT) walks to the last name with a LOOKUP before it creates: that LOOKUP is
+        the one the kernel's atomic_open sends, so the create needs no second one.  Only an
+        ENOENT error counts (it leaves no dentry, so any later walk of the name asks the
+        daemon again and replaces this note); any dentry change, here or elsewhere, voids it.
+        """
+        if caller is None or not caller.pid:
+            return False
+        noted = self.missed.pop(caller.pid, None)
+        return noted == (parent, name, self.dentries.generation)
 
     def check_allowed(self, caller: Caller | None) -> None:
         """fuse_allow_current_process: without allow_other only the mount owner gets in."""
