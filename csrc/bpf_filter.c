@@ -70,6 +70,7 @@ static size_t build_block(const struct spec_entry *entry, int fd_base,
     case ACTION_TRAP_CWD:
     case ACTION_TRAP_VIRTUAL:
     case ACTION_TRAP_SOCKADDR:
+    case ACTION_TRAP_LOWFD:
     case ACTION_PYTHON:
         block[n++] = RET(SECCOMP_RET_USER_NOTIF);
         break;

@@ -189,6 +189,7 @@ void config_destroy(struct fastpath_config *config)
     free(config->name_cache);
     pthread_mutex_destroy(&config->name_cache_lock);
     free(config->virtual_inodes.slots);
+    free(config->stand_in_inodes.slots);
     pthread_rwlock_destroy(&config->lock);
 }
 

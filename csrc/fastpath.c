@@ -531,6 +531,32 @@ static int poll_without_virtual_range(pid_t tid, const struct seccomp_notif *not
     return 1;
 }
 
+/* REASON_FD when an fd argument is a low-fd (or mapped) stand-in: a regular file whose
+ * inode is in stand_in_inodes (one stat through /proc; the hypervisor checks st_dev too, a
+ * false positive only costs a trip through Python).  Python keeps the set empty while no
+ * stand-in lives, so the usual cost of these calls is the round trip alone (D29). */
+static int low_fd_stand_in(struct fastpath_config *config, const struct spec_entry *entry,
+                           const struct seccomp_notif *notif, struct queued_notification *out)
+{
+    for (int i = 0; i < 6; i++) {
+        if (!(entry->fd_mask & (1 << i)))
+            continue;
+        int fd = (int)(uint32_t)notif->data.args[i];
+        if (fd < 0)
+            continue; /* >= fd_base too: a mapped fd stays a stand-in memfd (decisions D19) */
+        char link[64];
+        struct stat st;
+        snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)notif->pid, fd);
+        if (stat(link, &st) < 0 || !S_ISREG(st.st_mode) ||
+            !inode_set_contains(&config->stand_in_inodes, st.st_ino))
+            continue;
+        out->fd = fd;
+        out->inode = 0;
+        return REASON_FD;
+    }
+    return 0;
+}
+
 int fastpath_decide(struct fastpath_config *config, const struct spec_entry *entry,
                     const struct seccomp_notif *notif, int fd_base,
                     struct queued_notification *out)
@@ -578,6 +604,8 @@ int fastpath_decide(struct fastpath_config *config, const struct spec_entry *ent
             reason = REASON_FD;
         }
     }
+    if (entry->action == ACTION_TRAP_LOWFD && !reason && config->stand_in_inodes.live)
+        reason = low_fd_stand_in(config, entry, notif, out);
     if (entry->action == ACTION_TRAP_SOCKADDR && !reason && config->prefixes.count) {
         char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
         if (unix_address_path(tid, notif->data.args[1], notif->data.args[2], path,

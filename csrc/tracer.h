@@ -49,6 +49,10 @@ enum {
     /* bind/connect: queued when argument 0 is a virtual fd, or arguments 1/2 are a sockaddr_un
      * whose (non-abstract) path may lie under a prefix */
     ACTION_TRAP_SOCKADDR = 8,
+    /* fd metadata/sync calls (fchmod, fsync, utimensat(fd, NULL)...): always notified; judged
+     * as ACTION_TRAP, and also queued (REASON_FD) while low-fd stand-ins live when an fd
+     * argument below fd_base is one of them (its file's inode is in stand_in_inodes; D29) */
+    ACTION_TRAP_LOWFD = 9,
 };
 
 /* Why a notification was queued for Python. */
@@ -138,6 +142,7 @@ struct fastpath_config {
     dev_t sockfs_dev;      /* st_dev of sockets, 0 if unknown */
     struct string_list special_names;
     struct inode_set virtual_inodes;
+    struct inode_set stand_in_inodes; /* memfds standing in for virtual files below fd_base */
     pthread_mutex_t name_cache_lock;
     struct name_cache_entry *name_cache; /* NAME_CACHE_SLOTS entries, or NULL */
     /* inotify on the prefix directories: when every prefix is watched, a prefix's kind is

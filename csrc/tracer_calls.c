@@ -293,6 +293,40 @@ static PyObject *Tracer_remove_virtual_inode(TracerObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(Tracer_add_stand_in_inode_doc,
+"add_stand_in_inode(ino) -> None\n\n"
+"Mark a memfd inode as a low-fd stand-in of a virtual file: an ACTION_TRAP_LOWFD call whose\n"
+"fd argument below fd_base is a regular file with this inode is queued (REASON_FD).");
+
+static PyObject *Tracer_add_stand_in_inode(TracerObject *self, PyObject *arg)
+{
+    REQUIRE_INIT(self);
+    unsigned long long ino = PyLong_AsUnsignedLongLong(arg);
+    if (ino == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    pthread_rwlock_wrlock(&self->config.lock);
+    int error = inode_set_add(&self->config.stand_in_inodes, ino);
+    pthread_rwlock_unlock(&self->config.lock);
+    if (error)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Tracer_remove_stand_in_inode_doc,
+"remove_stand_in_inode(ino) -> None\n\nForget a stand-in's memfd inode (no error if absent).");
+
+static PyObject *Tracer_remove_stand_in_inode(TracerObject *self, PyObject *arg)
+{
+    REQUIRE_INIT(self);
+    unsigned long long ino = PyLong_AsUnsignedLongLong(arg);
+    if (ino == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    pthread_rwlock_wrlock(&self->config.lock);
+    inode_set_remove(&self->config.stand_in_inodes, ino);
+    pthread_rwlock_unlock(&self->config.lock);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(Tracer_path_is_watched_doc,
 "_path_is_watched(pid, path, dirfd=AT_FDCWD) -> bool\n\n"
 "The fast path's path rule alone, as the listener would apply it to thread `pid` (tests).");
@@ -580,6 +614,10 @@ PyMethodDef tracer_call_methods[] = {
      Tracer_add_virtual_inode_doc},
     {"remove_virtual_inode", (PyCFunction)Tracer_remove_virtual_inode, METH_O,
      Tracer_remove_virtual_inode_doc},
+    {"add_stand_in_inode", (PyCFunction)Tracer_add_stand_in_inode, METH_O,
+     Tracer_add_stand_in_inode_doc},
+    {"remove_stand_in_inode", (PyCFunction)Tracer_remove_stand_in_inode, METH_O,
+     Tracer_remove_stand_in_inode_doc},
     {"_path_is_watched", (PyCFunction)(void (*)(void))Tracer_path_is_watched,
      METH_VARARGS | METH_KEYWORDS, Tracer_path_is_watched_doc},
     {"read_mem", (PyCFunction)(void (*)(void))Tracer_read_mem, METH_FASTCALL | METH_KEYWORDS,

@@ -192,7 +192,7 @@ static int parse_spec_entry(PyObject *item, struct spec_entry *entry, int max_nr
         PyErr_Format(PyExc_ValueError, "syscall %d outside [0, max_nr=%d]", entry->nr, max_nr);
         return -1;
     }
-    if (entry->action < ACTION_TRAP || entry->action > ACTION_TRAP_SOCKADDR) {
+    if (entry->action < ACTION_TRAP || entry->action > ACTION_TRAP_LOWFD) {
         PyErr_Format(PyExc_ValueError, "syscall %d: bad action %d", entry->nr, entry->action);
         return -1;
     }
@@ -651,6 +651,7 @@ PyMODINIT_FUNC PyInit__tracer(void)
         {"ACTION_DUMPABLE", ACTION_DUMPABLE}, {"ACTION_TRAP_CWD", ACTION_TRAP_CWD},
         {"ACTION_TRAP_VIRTUAL", ACTION_TRAP_VIRTUAL},
         {"ACTION_TRAP_SOCKADDR", ACTION_TRAP_SOCKADDR},
+        {"ACTION_TRAP_LOWFD", ACTION_TRAP_LOWFD},
         {"REASON_ALWAYS", REASON_ALWAYS},     {"REASON_CWD", REASON_CWD},
         {"REASON_FD", REASON_FD},           {"REASON_SPECIAL", REASON_SPECIAL},
         {"REASON_PATH", REASON_PATH},       {"FD_BASE_DEFAULT", FD_BASE_DEFAULT},

@@ -23,6 +23,7 @@ from .process import Credentials, credentials
 from .provider import Caller
 
 if TYPE_CHECKING:
+    from .lowfd import LowFdStandIn
     from .session import Session
 
 log = logging.getLogger("vufuse.hypervisor")
@@ -68,6 +69,9 @@ class Call:
     `handlers.common.resolve`: the key of the C core's answer cache."""
     _credentials: Credentials | None = field(default=None, repr=False)
     _tgid: int = field(default=0, repr=False)
+    stand_in: LowFdStandIn | None = None
+    """The low-fd stand-in (lowfd.LowFdStandIn) `handlers.common.virtual_fd` found behind an
+    fd of the call, if any: the handler keeps its memfd coherent (decisions D29)."""
 
     @property
     def tid(self) -> int:

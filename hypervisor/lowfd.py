@@ -67,6 +67,7 @@ class LowFdStandIn:
     sent_size: int  # size of the file as last written back
     digests: dict[int, bytes] = field(default_factory=dict)
     mapped: bool = False  # MAP_SHARED writes change it without IN_MODIFY
+    identity: tuple[int, int] = (0, 0)  # the memfd's (st_dev, st_ino)
     opens: int = 0
     dirty: bool = False
     closed: bool = False
@@ -88,6 +89,9 @@ class LowFdStandIns:
         self._finishing: set[LowFdStandIn] = set()  # out of _by_watch, FLUSH still on its way
         #: Called when a stand-in appears (the session forgets its cached stat answers).
         self.on_create: Callable[[], None] = lambda: None
+        #: Tell the C core which memfd inodes are stand-ins (decisions D29): added, removed.
+        self.on_inode: Callable[[int, bool], None] = lambda _ino, _live: None
+        self._by_identity: dict[tuple[int, int], LowFdStandIn] = {}
         self._nursery: trio.Nursery | None = None
         self._map_locks: dict[tuple[int, int], trio.Lock] = {}
 
@@ -157,6 +161,10 @@ class LowFdStandIns:
         )
         self._by_watch[watch] = stand_in
         self.on_create()
+        info = os.fstat(memfd)
+        stand_in.identity = (info.st_dev, info.st_ino)
+        self._by_identity[stand_in.identity] = stand_in
+        self.on_inode(info.st_ino, True)
         mode = {O_WRONLY: os.O_WRONLY, O_RDONLY: os.O_RDONLY}.get(
             description.flags & O_ACCMODE, os.O_RDWR
         ) | os.O_CLOEXEC | (os.O_APPEND if append else 0)
@@ -180,6 +188,37 @@ class LowFdStandIns:
                     location, "mount", None) and here.ino == getattr(location, "ino", None)):
                 return stand_in.memfd
         return None
+
+    def lookup_fd(self, tid: int, fd: int) -> LowFdStandIn | None:
+        """The live stand-in that fd `fd` of thread `tid` is a description of, if any."""
+        if not self._by_identity or fd < 0:
+            return None
+        try:
+            info = os.stat(f"/proc/{tid}/fd/{fd}")
+        except OSError:
+            return None
+        stand_in = self._by_identity.get((info.st_dev, info.st_ino))
+        return None if stand_in is None or stand_in.memfd < 0 else stand_in
+
+    async def resized(self, stand_in: LowFdStandIn, change: Callable[[int], None]) -> None:
+        """`change(memfd)` (ftruncate, fallocate) already done on the file by the provider:
+        do it on the memfd too and take the result as written back (no WRITE follows)."""
+        async with stand_in.lock:
+            if stand_in.memfd < 0:
+                return
+            try:
+                change(stand_in.memfd)
+            except OSError:
+                log.debug("stand-in change failed", exc_info=True)
+            size = os.fstat(stand_in.memfd).st_size
+            stand_in.digests = {}
+            for index in range((size + CHUNK - 1) // CHUNK):
+                start = index * CHUNK
+                stand_in.digests[index] = _digest(
+                    os.pread(stand_in.memfd, min(CHUNK, size - start), start))
+            stand_in.sent_size = size
+            self._drain()
+            stand_in.dirty = False
 
     # --- events ------------------------------------------------------------------------------
     def _drain(self) -> None:
@@ -305,6 +344,8 @@ class LowFdStandIns:
         if self._by_watch.pop(stand_in.watch, None) is None:
             return sent
         self._finishing.add(stand_in)
+        if self._by_identity.pop(stand_in.identity, None) is not None:
+            self.on_inode(stand_in.identity[1], False)
         try:
             _libc.inotify_rm_watch(self._inotify, stand_in.watch)
             try:
@@ -333,6 +374,7 @@ class LowFdStandIns:
                 if fd >= 0:
                     os.close(fd)
         self._by_watch.clear()
+        self._by_identity.clear()
         if self._inotify >= 0:
             os.close(self._inotify)
             self._inotify = -1

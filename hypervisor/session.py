@@ -50,7 +50,7 @@ def default_tracer_factory(spec: list[tuple[int, ...]], fd_base: int, max_nr: in
 
     for name in ("ACTION_TRAP", "ACTION_TRAP_FD", "ACTION_ENOSYS", "ACTION_PYTHON",
                  "ACTION_DUMPABLE", "ACTION_TRAP_CWD", "ACTION_TRAP_VIRTUAL",
-                 "ACTION_TRAP_SOCKADDR"):
+                 "ACTION_TRAP_SOCKADDR", "ACTION_TRAP_LOWFD"):
         if getattr(_tracer, name) != getattr(syscalls, name):
             raise RuntimeError(f"hypervisor._tracer disagrees on {name}")
     return _tracer.Tracer(spec, fd_base=fd_base, max_nr=max_nr)
@@ -138,6 +138,7 @@ class Session:
         """Stat answers the C core gives itself (docs/decisions.md D20)."""
         self.answers.suspended = lambda: len(self.low_fds) > 0 or self.low_fds.finishing
         self.low_fds.on_create = self.answers.drop
+        self.low_fds.on_inode = self._stand_in_inode
         self.mounts.on_change(self._push_prefixes)
         self.extensions = Extensions(getattr(self.tracer, "set_special_names", _ignore))
         self.nursery: trio.Nursery | None = None
@@ -155,6 +156,13 @@ class Session:
         register_all(self.dispatcher)
 
     # --- the C core's view ------------------------------------------------------------------
+    def _stand_in_inode(self, ino: int, live: bool) -> None:
+        """A low-fd stand-in's memfd inode, for the C core's ACTION_TRAP_LOWFD test (D29)."""
+        method = getattr(self.tracer, "add_stand_in_inode" if live else "remove_stand_in_inode",
+                         None)
+        if method is not None:
+            method(ino)
+
     def _push_prefixes(self, prefixes: list[bytes]) -> None:
         # The stand-in root: the C core queues every relative path with a ".." whose base
         # (a cwd stand-in) lies under it, wherever it lands (docs/tracer-core.md).

@@ -24,6 +24,7 @@ ACTION_DUMPABLE = 5
 ACTION_TRAP_CWD = 6
 ACTION_TRAP_VIRTUAL = 7
 ACTION_TRAP_SOCKADDR = 8
+ACTION_TRAP_LOWFD = 9
 
 FD_BASE = 512
 """First number of the reserved virtual fd range R = [FD_BASE, 2**31) (DESIGN §4)."""
@@ -188,20 +189,28 @@ RULES: tuple[Rule, ...] = tuple(
         Rule("symlinkat", ACTION_TRAP, (1,), ((2, 1),)),
     ]
     + _at(
-        "openat mkdirat mknodat fchownat futimesat newfstatat unlinkat readlinkat fchmodat"
-        " faccessat utimensat name_to_handle_at statx openat2 faccessat2 fchmodat2"
+        "openat mkdirat mknodat newfstatat unlinkat readlinkat fchmodat"
+        " faccessat name_to_handle_at statx openat2 faccessat2"
         " setxattrat getxattrat listxattrat removexattrat file_getattr file_setattr"
     )
     # File descriptors (fd argument 0 unless said otherwise).
     + _fd(
         "read write close fstat lseek ioctl pread64 pwrite64 readv writev dup fcntl flock"
-        " fsync fdatasync ftruncate getdents getdents64 fchdir fchmod fchown fstatfs readahead"
-        " fsetxattr fgetxattr flistxattr fremovexattr fadvise64 sync_file_range vmsplice"
-        " fallocate preadv pwritev syncfs preadv2 pwritev2 quotactl_fd open_by_handle_at"
+        " getdents getdents64 fchdir readahead"
+        " fadvise64 sync_file_range vmsplice"
+        " preadv pwritev syncfs preadv2 pwritev2 quotactl_fd open_by_handle_at"
         # Socket calls on a virtual fd: the kernel would say ENOTSOCK for a file.
         " accept sendto recvfrom recvmsg shutdown listen getsockname"
         " getpeername setsockopt getsockopt accept4 recvmmsg"
     )
+    # Calls on the file itself also reach Python on a low-fd stand-in of a virtual file
+    # (a memfd below FD_BASE, decisions D29): always notified, queued by the C core only
+    # while stand-ins live and the fd is one (`touch` runs futimens(0, ...)).
+    + [Rule(n, ACTION_TRAP_LOWFD, (0,)) for n in (
+        "fsync fdatasync ftruncate fchmod fchown fstatfs fsetxattr fgetxattr flistxattr"
+        " fremovexattr fallocate").split()]
+    + [Rule(n, ACTION_TRAP_LOWFD, (0,), ((1, 0),))
+       for n in "fchownat futimesat utimensat fchmodat2".split()]
     # bind/connect of a unix socket to a path on a mount (docs/decisions.md D12): the C core
     # reads the sockaddr_un (arguments 1, 2) and queues a watched path.
     + [Rule(n, ACTION_TRAP_SOCKADDR, (0,)) for n in ("bind", "connect")]

@@ -7,6 +7,7 @@ import errno
 import functools
 import os
 
+from .. import syscalls
 from ..abi import AT_EMPTY_PATH, AT_FDCWD
 from ..dispatch import CONTINUE, Call, Handler, Reply
 from ..paths import ROOT, Location, RealLocation, Resolution, VirtualLocation, WalkError
@@ -162,8 +163,18 @@ async def resolve(
 
 def virtual_fd(call: Call, fd_arg: int) -> OpenFileDescription:
     """The virtual description behind fd argument `fd_arg`, or LetKernel."""
-    description = call.session.vfds.lookup_fd(call.tid, call.int_arg(fd_arg))
+    fd = call.int_arg(fd_arg)
+    description = call.session.vfds.lookup_fd(call.tid, fd)
     if description is None:
-        raise LetKernel
+        # A memfd standing in for a virtual file (at a low fd, or a mapped one): a call on
+        # the file itself acts on the file, as on the kernel (decisions D29).
+        rule = syscalls.rule_for(call.nr)
+        if rule is None or rule.action != syscalls.ACTION_TRAP_LOWFD:
+            raise LetKernel
+        stand_in = call.session.low_fds.lookup_fd(call.tid, fd)
+        if stand_in is None:
+            raise LetKernel
+        call.stand_in = stand_in
+        description = stand_in.description
     call.touched_virtual = True
     return description

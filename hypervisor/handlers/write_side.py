@@ -10,8 +10,10 @@ yet (exec, inotify, handles).
 from __future__ import annotations
 
 import errno
+import os
 import stat as stat_module
 import struct
+import time
 
 from ..abi import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW
 from ..dispatch import CONTINUE, Call, Dispatcher, Reply
@@ -327,12 +329,22 @@ async def _target(
     call: Call, path_arg: int, dirfd_arg: int | None, follow: bool, at_flags: int = 0
 ) -> VirtualLocation:
     """The virtual object a path names (EXDEV-ish for a real one reached through a mount)."""
-    if dirfd_arg is not None and at_flags & AT_EMPTY_PATH and call.arg(path_arg) == 0:
+    if dirfd_arg is not None and at_flags & AT_EMPTY_PATH and _empty_path(call, path_arg):
+        # The dirfd's own file: a virtual fd, a low-fd stand-in (D29), else the kernel's
         return virtual_fd(call, dirfd_arg).location
     result = await resolve(call, path_arg, dirfd_arg, follow=follow, at_flags=at_flags)
     if not isinstance(result.location, VirtualLocation):
         raise error(errno.EXDEV)
     return result.location
+
+
+def _empty_path(call: Call, path_arg: int) -> bool:
+    if call.arg(path_arg) == 0:
+        return True
+    try:
+        return call.read_path(path_arg) == b""
+    except OSError:
+        return False  # resolve() lets the kernel say EFAULT
 
 
 async def _setattr(call: Call, location: VirtualLocation, changes: SetattrChanges) -> Reply:
@@ -375,7 +387,13 @@ async def handle_chmod(call: Call) -> Reply:
         mode = call.int_arg(2)
         if location.attrs.is_symlink:
             raise error(errno.EOPNOTSUPP)
-    return await _setattr(call, location, SetattrChanges(mode=mode & 0o7777))
+    reply = await _setattr(call, location, SetattrChanges(mode=mode & 0o7777))
+    if call.stand_in is not None and call.stand_in.memfd >= 0:
+        try:
+            os.fchmod(call.stand_in.memfd, mode & 0o7777)  # fstat of the low fd shows it
+        except OSError:
+            pass
+    return reply
 
 
 @kernel_unless_virtual
@@ -435,11 +453,35 @@ async def handle_utime(call: Call) -> Reply:
             return 0
     elif name == "futimesat":
         atime, mtime = _times(call, call.arg(2), "timeval")
-        location = await _target(call, 1, 0, True)
+        if call.arg(1) == 0:  # futimesat(fd, NULL, ...): the fd's file, as utimensat
+            location = virtual_fd(call, 0).location
+        else:
+            location = await _target(call, 1, 0, True)
     else:
         atime, mtime = _times(call, call.arg(1), "utimbuf" if name == "utime" else "timeval")
         location = await _target(call, 0, None, True)
-    return await _setattr(call, location, SetattrChanges(atime=atime, mtime=mtime))
+    stand_in = call.stand_in
+    # Stand-ins' pending writes go first: a WRITE after the SETATTR would move mtime (D29).
+    await call.session.low_fds.settle(location.mount)
+    reply = await _setattr(call, location, SetattrChanges(atime=atime, mtime=mtime))
+    if stand_in is not None and stand_in.memfd >= 0:
+        _mirror_times(stand_in.memfd, atime, mtime)
+    return reply
+
+
+def _mirror_times(memfd: int, atime: tuple[int, int], mtime: tuple[int, int]) -> None:
+    """The same times on a stand-in's memfd, so that fstat of the low fd agrees."""
+    def nanoseconds(value: tuple[int, int], current: int) -> int:
+        if value[1] == UTIME_NOW:
+            return time.time_ns()
+        return current if value[1] == UTIME_OMIT else value[0] * 1_000_000_000 + value[1]
+
+    try:
+        info = os.fstat(memfd)
+        os.utime(memfd, ns=(nanoseconds(atime, info.st_atime_ns),
+                            nanoseconds(mtime, info.st_mtime_ns)))
+    except OSError:
+        pass
 
 
 # --- extended attributes -------------------------------------------------------------------

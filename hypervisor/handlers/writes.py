@@ -10,11 +10,13 @@ them, as the kernel's posix_lock_file and flock_lock_file do.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import logging
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -45,6 +47,8 @@ OFFSET_MAX = (1 << 63) - 1
 _POLL = 0.02  # seconds between retries of a waiting lock
 
 log = logging.getLogger("vufuse.hypervisor")
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 
 
 def _writable(description: OpenFileDescription) -> None:
@@ -162,9 +166,12 @@ async def handle_ftruncate(call: Call) -> Reply:
         raise error(errno.EINVAL)
     if description.flags & O_ACCMODE == O_RDONLY or description.location.attrs.is_dir:
         raise error(errno.EINVAL)
+    await settle_first(call, description)
     await _handle(description).setattr(
         SetattrChanges(size=length), lock_owner=call.tgid, caller=call.caller
     )
+    if call.stand_in is not None:
+        await call.session.low_fds.resized(call.stand_in, lambda fd: os.ftruncate(fd, length))
     return 0
 
 
@@ -180,7 +187,10 @@ async def handle_fchmod_fchown(call: Call) -> Reply:
         changes = SetattrChanges(
             uid=None if uid == 0xFFFFFFFF else uid, gid=None if gid == 0xFFFFFFFF else gid
         )
+    await settle_first(call, description)
     await handle.setattr(changes, lock_owner=call.tgid, caller=call.caller)
+    if call.stand_in is not None and changes.mode is not None:
+        _quietly(os.fchmod, call.stand_in.memfd, changes.mode)  # fstat of the low fd shows it
     return 0
 
 
@@ -190,6 +200,7 @@ async def handle_fsync(call: Call) -> Reply:
     description = virtual_fd(call, 0)
     handle = _handle(description)
     if call.name != "syncfs":
+        await settle_first(call, description)  # what the caller wrote reaches the daemon
         await handle.fsync(call.name == "fdatasync", caller=call.caller)
     return 0
 
@@ -205,8 +216,32 @@ async def handle_fallocate(call: Call) -> Reply:
         raise error(errno.EBADF)
     if description.location.attrs.is_dir:
         raise error(errno.EISDIR)
+    await settle_first(call, description)
     await _handle(description).fallocate(mode, offset, length, caller=call.caller)
+    if call.stand_in is not None:
+        await call.session.low_fds.resized(
+            call.stand_in, lambda fd: _fallocate(fd, mode, offset, length))
     return 0
+
+
+def _fallocate(fd: int, mode: int, offset: int, length: int) -> None:
+    if _libc.fallocate(fd, mode, ctypes.c_int64(offset), ctypes.c_int64(length)) < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def _quietly(function: Callable[..., object], *args: object) -> None:
+    """Mirror a change on a stand-in's memfd; the file's own answer was already given."""
+    try:
+        function(*args)
+    except OSError:
+        log.debug("mirroring on a stand-in failed", exc_info=True)
+
+
+async def settle_first(call: Call, description: OpenFileDescription) -> None:
+    """Low-fd stand-ins of the mount write back first (a stand-in's own writes come before
+    what the caller does to its file now, as in the kernel's page cache; decisions D29)."""
+    await call.session.low_fds.settle(description.location.mount)
 
 
 @kernel_unless_virtual

@@ -8,6 +8,7 @@ from hypervisor.syscalls import (
     ACTION_TRAP,
     ACTION_TRAP_CWD,
     ACTION_TRAP_FD,
+    ACTION_TRAP_LOWFD,
     ACTION_TRAP_SOCKADDR,
     ACTION_TRAP_VIRTUAL,
     NUMBERS,
@@ -42,7 +43,7 @@ def test_path_syscalls_trap_with_their_path_arguments() -> None:
     assert rule_for(NUMBERS["renameat2"]).spec_tuple() == (316, ACTION_TRAP, 0b101, 1, 0, 3, 2)
     assert rule_for(NUMBERS["symlinkat"]).spec_tuple() == (266, ACTION_TRAP, 0b10, 2, 1, -1, -1)
     assert rule_for(NUMBERS["symlink"]).spec_tuple() == (88, ACTION_TRAP, 0, 1, -1, -1, -1)
-    for name in ("statx", "faccessat2", "fchmodat2", "getxattrat", "file_getattr"):
+    for name in ("statx", "faccessat2", "getxattrat", "file_getattr"):
         rule = rule_for(NUMBERS[name])
         assert rule is not None and rule.action == ACTION_TRAP and rule.paths == ((1, 0),)
     # exec flushes O_CLOEXEC virtual fds (FLUSH, DESIGN §4): Python sees every one.
@@ -57,7 +58,20 @@ def test_fd_syscalls_trap_on_their_fd_arguments() -> None:
     assert rule_for(NUMBERS["dup2"]).fd_mask == 0b11
     assert rule_for(NUMBERS["splice"]).fd_mask == 0b101
     assert rule_for(NUMBERS["epoll_ctl"]).fd_mask == 0b100
-    for name in ("fstat", "getdents64", "lseek", "close", "fchdir", "fgetxattr", "fstatfs"):
+    for name in ("fstat", "getdents64", "lseek", "close", "fchdir"):
+        assert rule_for(NUMBERS[name]).action == ACTION_TRAP_FD
+
+
+def test_calls_on_the_file_itself_trap_on_low_fds_too() -> None:
+    """A low-fd stand-in's file (decisions D29): always notified, the C core decides."""
+    for name in ("fchmod", "fchown", "ftruncate", "fallocate", "fsync", "fdatasync",
+                 "fstatfs", "fgetxattr", "fsetxattr", "flistxattr", "fremovexattr"):
+        assert rule_for(NUMBERS[name]).spec_tuple()[:3] == (NUMBERS[name], ACTION_TRAP_LOWFD, 1)
+    for name in ("utimensat", "futimesat", "fchownat", "fchmodat2"):
+        rule = rule_for(NUMBERS[name])
+        assert rule is not None and rule.action == ACTION_TRAP_LOWFD and rule.paths == ((1, 0),)
+    # Hot fd calls stay in the filter's fd test: below FD_BASE they never notify.
+    for name in ("read", "write", "fstat", "lseek", "close", "fcntl"):
         assert rule_for(NUMBERS[name]).action == ACTION_TRAP_FD
 
 
@@ -81,7 +95,7 @@ def test_spec_is_well_formed() -> None:
     spec = build_spec()
     assert len({entry[0] for entry in spec}) == len(spec)
     for number, action, fd_mask, p1, d1, p2, d2 in spec:
-        assert 0 <= number <= syscalls.MAX_NR and action in range(1, 9)
+        assert 0 <= number <= syscalls.MAX_NR and action in range(1, 10)
         assert 0 <= fd_mask < 64
         for path, dirfd in ((p1, d1), (p2, d2)):
             assert -1 <= path < 6 and -1 <= dirfd < 6

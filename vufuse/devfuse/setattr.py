@@ -217,12 +217,15 @@ def _to_fattr(
             continue
         valid |= set_bit
         if value[1] == UTIME_NOW:
+            # notify_change fills an unset time with current_time(): the kernel sends now
+            # *and* the _NOW bit (a daemon that honours FATTR_ATIME first reads the value)
             valid |= now_bit
+            seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
         else:
-            # notify_change's timestamp_truncate to the superblock's s_time_gran, which
-            # process_init_reply took from INIT's time_gran
             seconds, nanoseconds = value
-            fields[name], fields[name + "nsec"] = seconds, nanoseconds - nanoseconds % gran
+        # notify_change's timestamp_truncate to the superblock's s_time_gran, which
+        # process_init_reply took from INIT's time_gran
+        fields[name], fields[name + "nsec"] = seconds, nanoseconds - nanoseconds % gran
     if fh is not None:
         valid |= FATTR.FH
         fields["fh"] = fh
