@@ -324,6 +324,15 @@ def test_command_exit_kills_leftovers() -> None:
     assert _session_processes(f"VUFUSE_TEST_MARK={marker}") == []
 
 
+def _foreground_is(terminal: int, cmdline: bytes) -> bool:
+    """Whether the foreground process group of `terminal` is led by a `cmdline` process."""
+    try:
+        with open(f"/proc/{os.tcgetpgrp(terminal)}/cmdline", "rb") as leader:
+            return leader.read() == cmdline
+    except OSError:
+        return False
+
+
 def test_interactive_bash_job_control(tmp_path: Path) -> None:
     import pty
     import select
@@ -354,7 +363,11 @@ def test_interactive_bash_job_control(tmp_path: Path) -> None:
     os.write(master, b"jobs; echo JOBS-DONE\n")
     wait_for(b"JOBS-DONE\r\n")
     os.write(master, b"sleep 100\n")
-    time.sleep(0.5)
+    # Ctrl-C once sleep is the terminal's foreground job (before that it would reach bash,
+    # which ignores it, and sleep would run its 100 s): on a loaded machine that takes a while.
+    deadline = time.monotonic() + 30
+    while not _foreground_is(master, b"sleep\x00100\x00") and time.monotonic() < deadline:
+        time.sleep(0.05)
     os.write(master, b"\x03")  # Ctrl-C reaches the foreground sleep, not vufuse
     os.write(master, b"echo after-ctrl-c $?\n")
     wait_for(b"after-ctrl-c 130")
