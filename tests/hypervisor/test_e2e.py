@@ -342,6 +342,9 @@ def test_interactive_bash_job_control(tmp_path: Path) -> None:
     env["TERM"] = "dumb"
     pid, master = pty.fork()
     if pid == 0:
+        # A suite started in the background (`make test &`) ignores SIGINT, and bash hands
+        # what it inherited on to its jobs: sleep would ignore the Ctrl-C below.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.execve(PYTHON, [*VUFUSE, "run", "--", "bash", "--norc", "--noprofile", "-i"], env)
     transcript = b""
 
