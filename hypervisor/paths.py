@@ -33,6 +33,36 @@ MAXSYMLINKS = 40
 
 
 @dataclass(frozen=True)
+class Confinement:
+    """openat2's scoping flags for one walk, as fs/namei.c applies them: `beneath`
+    (RESOLVE_BENEATH: EXDEV for an absolute path or link, or a ".." above the start),
+    `in_root` (RESOLVE_IN_ROOT: the start is "/" for absolute links and ".." stops there),
+    `no_xdev` (RESOLVE_NO_XDEV: EXDEV when the walk crosses into or out of a mount).  Both
+    scopes also refuse magic links (EXDEV)."""
+
+    beneath: bool = False
+    in_root: bool = False
+    no_xdev: bool = False
+
+    @property
+    def scoped(self) -> bool:
+        """RESOLVE_BENEATH or RESOLVE_IN_ROOT."""
+        return self.beneath or self.in_root
+
+
+def _domain(location: Location) -> object:
+    """What RESOLVE_NO_XDEV compares: the mount of a virtual location, None for real ones (a
+    walk that stays real is the kernel's, which checks real mounts itself)."""
+    return location.mount if isinstance(location, VirtualLocation) else None
+
+
+def _same_domain(here: Location, there: Location, virtual: bool = True) -> None:
+    """RESOLVE_NO_XDEV: a step from `here` to `there` must not cross a mount (EXDEV)."""
+    if _domain(here) is not _domain(there):
+        raise WalkError(errno.EXDEV, virtual or here.is_virtual or there.is_virtual)
+
+
+@dataclass(frozen=True)
 class RealLocation:
     """A canonical absolute path in the real file system."""
 
@@ -166,6 +196,7 @@ class PathResolver:
         self_ids: SelfIds | None = None,
         requester: Caller | None = None,
         max_links: int = MAXSYMLINKS,
+        confine: Confinement | None = None,
     ) -> Resolution:
         """Resolve `path` relative to `base` (the cwd or a dirfd's location).
 
@@ -174,7 +205,8 @@ class PathResolver:
         default_permissions; `self_ids` = (tgid, tid), or a function giving them when first
         needed, makes /proc/self and /proc/thread-self mean the caller; `requester` is passed
         to the provider with every request; `max_links` symlinks may be followed before
-        ELOOP (0: openat2's RESOLVE_NO_SYMLINKS).
+        ELOOP (0: openat2's RESOLVE_NO_SYMLINKS); `confine`: openat2's other scoping flags
+        (an absolute `path` must have been dealt with by the caller under a scope).
         Raises :class:`WalkError` with the kernel's errno.
         """
         if len(path) + 1 > PATH_MAX:
@@ -185,7 +217,7 @@ class PathResolver:
         current: Location = ROOT if path.startswith(b"/") else base
         valid_until = 0.0 if current.is_virtual else float("inf")
         try:
-            if path.startswith(b"/"):
+            if path.startswith(b"/") and confine is None:
                 mount = self.mounts.covering(path)
                 if mount is not None and self._still_mounted_on(mount):
                     # The real part of the walk would only lead to the mountpoint: go there.
@@ -194,7 +226,7 @@ class PathResolver:
                     valid_until = current.attrs.valid_until
             return await self._walk(
                 path, current, via_virtual, follow, caller, self_ids, requester, valid_until,
-                max_links,
+                max_links, confine,
             )
         except WalkError:
             raise
@@ -212,10 +244,12 @@ class PathResolver:
         requester: Caller | None,
         valid_until: float,
         max_links: int = MAXSYMLINKS,
+        confine: Confinement | None = None,
     ) -> Resolution:
         pending = [part for part in path.split(b"/") if part][::-1]  # a stack, next on top
         must_be_dir = path.endswith(b"/")
         links = 0
+        start, depth = current, 0  # depth below `start`, for a scoped walk's ".."
         while pending:
             name = pending.pop()
             last = not pending
@@ -231,7 +265,14 @@ class PathResolver:
                             permission.check(current.attrs, caller, permission.MAY_EXEC)
                 if name == b"..":
                     valid_until = 0.0
-                    current = await self._parent(current, requester)
+                    if confine is not None and confine.scoped and depth == 0:
+                        if confine.beneath:
+                            raise _error(errno.EXDEV)
+                        continue  # RESOLVE_IN_ROOT: ".." of the root is the root
+                    parent = await self._parent(current, requester)
+                    if confine is not None and confine.no_xdev:
+                        _same_domain(current, parent)
+                    current, depth = parent, max(depth - 1, 0)
                     via_virtual = via_virtual or current.is_virtual
                     continue
                 child, target = await self._step(
@@ -257,7 +298,9 @@ class PathResolver:
             if target is None:
                 if isinstance(child, VirtualLocation):
                     valid_until = min(valid_until, child.attrs.valid_until)
-                current = child
+                if confine is not None and confine.no_xdev:
+                    _same_domain(current, child, via_virtual or child.is_virtual)
+                current, depth = child, depth + 1
                 via_virtual = via_virtual or current.is_virtual
                 continue
             links += 1
@@ -272,13 +315,20 @@ class PathResolver:
                 # A magic link's target ("socket:[INO]" of a virtual fd) names no path.
                 magic = await self.translate(target)
                 if magic is not None:
+                    if confine is not None and (confine.scoped or confine.no_xdev):
+                        raise WalkError(errno.EXDEV, True)  # fs/namei.c nd_jump_link
                     via_virtual = True
                     current = magic
                     if last and must_be_dir:
                         self._need_directory(current)
                     continue
             if target.startswith(b"/"):
-                current = ROOT
+                if confine is not None and confine.beneath:
+                    raise WalkError(errno.EXDEV, via_virtual)
+                jumped = start if confine is not None and confine.in_root else ROOT
+                if confine is not None and confine.no_xdev:
+                    _same_domain(current, jumped, via_virtual)
+                current, depth = jumped, 0
             if last and target.endswith(b"/"):
                 must_be_dir = True
             pending.extend(part for part in target.split(b"/")[::-1] if part)

@@ -10,7 +10,15 @@ import os
 from .. import syscalls
 from ..abi import AT_EMPTY_PATH, AT_FDCWD
 from ..dispatch import CONTINUE, Call, Handler, Reply
-from ..paths import ROOT, Location, RealLocation, Resolution, VirtualLocation, WalkError
+from ..paths import (
+    ROOT,
+    Confinement,
+    Location,
+    RealLocation,
+    Resolution,
+    VirtualLocation,
+    WalkError,
+)
 from ..vfd import OpenFileDescription
 
 
@@ -96,6 +104,7 @@ async def resolve(
     real_too: bool = False,
     path: bytes | None = None,
     max_links: int | None = None,
+    confine: Confinement | None = None,
 ) -> Resolution:
     """Resolve path argument `path_arg` (relative to dirfd argument `dirfd_arg`).
 
@@ -103,7 +112,8 @@ async def resolve(
     An empty path with AT_EMPTY_PATH in `at_flags` names the dirfd itself (so does a NULL
     path since 6.11).  `real_too` returns real results the kernel could reach alone as well.
     `path` is the path itself when it is not a string argument (a sockaddr_un's).
-    `max_links`: symlinks the walk may follow (0 for openat2's RESOLVE_NO_SYMLINKS).
+    `max_links`: symlinks the walk may follow (0 for openat2's RESOLVE_NO_SYMLINKS);
+    `confine`: openat2's RESOLVE_BENEATH / IN_ROOT / NO_XDEV (paths.Confinement).
     """
     if path is not None:
         pass
@@ -115,9 +125,14 @@ async def resolve(
         except OSError:
             raise LetKernel from None  # EFAULT, ENAMETOOLONG: the kernel says it the same way
     dirfd = call.int_arg(dirfd_arg) if dirfd_arg is not None else AT_FDCWD
+    if confine is not None and confine.scoped and path.startswith(b"/"):
+        if confine.beneath:
+            raise error(errno.EXDEV)  # as the kernel, whatever the path names
+        path = path.lstrip(b"/") or b"."  # RESOLVE_IN_ROOT: "/" is the dirfd
     if path.startswith(b"/"):
         base: Location = ROOT
-        call.lexical_key = path
+        if confine is None:
+            call.lexical_key = path
     else:
         base = await dirfd_location(call, dirfd)
         if not path and at_flags & AT_EMPTY_PATH:
@@ -130,7 +145,7 @@ async def resolve(
                     base, attrs=dataclasses.replace(base.attrs, valid_until=0.0)
                 )
             return Resolution(base, base.is_virtual)
-        if isinstance(base, RealLocation) and path:
+        if isinstance(base, RealLocation) and path and confine is None:
             call.lexical_key = (base.path if base.path != b"/" else b"") + b"/" + path
     checks = any(m.options.get("default_permissions") is not None for m in call.session.mounts)
     for attempt in range(3):  # at most two walks again (a mapped file may change all along)
@@ -139,7 +154,7 @@ async def resolve(
             result = await call.session.resolver.resolve(
                 path, base, follow=follow, caller=call.identity if checks else None,
                 self_ids=lambda: (call.tgid, call.tid), requester=call.caller,
-                **({} if max_links is None else {"max_links": max_links}),
+                **({} if max_links is None else {"max_links": max_links}), confine=confine,
             )
         except WalkError as failure:
             if not failure.virtual:

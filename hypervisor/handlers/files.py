@@ -36,7 +36,7 @@ from ..abi import (
 )
 from ..dispatch import ANSWERED, Call, Dispatcher, Reply
 from ..mounts import MS_RDONLY
-from ..paths import RealLocation, VirtualLocation
+from ..paths import Confinement, RealLocation, VirtualLocation
 from ..provider import OpenFile
 from ..vfd import OpenFileDescription, lowest_free_fd
 from .common import (
@@ -135,13 +135,13 @@ def _check_open(location: VirtualLocation, flags: int, call: Call) -> None:
 
 
 async def _open(call: Call, path_arg: int, dirfd_arg: int | None, flags: int, mode: int,
-                max_links: int | None = None) -> Reply:
+                max_links: int | None = None, confine: Confinement | None = None) -> Reply:
     follow = not flags & O_NOFOLLOW and not (flags & O_CREAT and flags & O_EXCL)
     extensions = call.session.extensions
     try:
         result = await resolve(
             call, path_arg, dirfd_arg, follow=follow, real_too=extensions.has_special_files,
-            max_links=max_links,
+            max_links=max_links, confine=confine,
         )
     except OSError as failure:
         if failure.errno == errno.ENOENT and flags & O_CREAT and flags & O_TMPFILE != O_TMPFILE:
@@ -265,11 +265,19 @@ async def handle_openat2(call: Call) -> Reply:
         raise LetKernel  # EINVAL: the kernel checks it before the walk
     if how & RESOLVE_CACHED and flags & (O_TRUNC | O_CREAT | O_TMPFILE):
         raise LetKernel
-    if how & (RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_CACHED):
-        # Not emulated: reject rather than open what the flags forbid (docs/hypervisor.md).
+    if how & RESOLVE_CACHED:
+        # "Only from the caches": EAGAIN is always a correct answer (the caller retries
+        # without); a walk that never meets a mount is the kernel's.
         await resolve(call, 1, 0, follow=not flags & O_NOFOLLOW)  # LetKernel if all real
-        raise error(errno.EAGAIN if how & RESOLVE_CACHED else errno.EXDEV)
-    return await _open(call, 1, 0, flags, mode, 0 if how & RESOLVE_NO_SYMLINKS else None)
+        raise error(errno.EAGAIN)
+    confine = None
+    if how & (RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV):
+        confine = Confinement(beneath=bool(how & RESOLVE_BENEATH),
+                              in_root=bool(how & RESOLVE_IN_ROOT),
+                              no_xdev=bool(how & RESOLVE_NO_XDEV))  # fmt: skip
+    return await _open(
+        call, 1, 0, flags, mode, 0 if how & RESOLVE_NO_SYMLINKS else None, confine
+    )
 
 
 RESOLVE_NO_XDEV, RESOLVE_NO_SYMLINKS = 0x01, 0x04

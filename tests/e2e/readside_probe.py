@@ -22,7 +22,7 @@ from collections.abc import Callable
 libc = ctypes.CDLL(None, use_errno=True)
 SYS_OPENAT2, SYS_STATX, SYS_FACCESSAT2 = 437, 332, 439
 AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, AT_EACCESS = 0x1000, 0x100, 0x200
-RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_NO_XDEV, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH, RESOLVE_IN_ROOT = 0x01, 0x04, 0x08, 0x10
 O_PATH, O_NOATIME = 0o10000000, 0o1000000
 
 
@@ -77,6 +77,20 @@ def main() -> None:  # noqa: PLR0915 - one flat list of probes reads best
     show("openat2", lambda: os.close(openat2(here, b"file", os.O_RDONLY, 0)))
     show("openat2-no-symlinks", lambda: openat2(here, b"link", os.O_RDONLY,
                                                 RESOLVE_NO_SYMLINKS))
+    inner = os.open("dir", os.O_RDONLY | os.O_DIRECTORY)
+    show("openat2-beneath", lambda: os.close(openat2(here, b"dir/../link", os.O_RDONLY,
+                                                     RESOLVE_BENEATH)))
+    show("openat2-beneath-dotdot", lambda: openat2(inner, b"../file", os.O_RDONLY,
+                                                   RESOLVE_BENEATH))
+    show("openat2-beneath-absolute", lambda: openat2(here, b"/file", os.O_RDONLY,
+                                                     RESOLVE_BENEATH))
+    show("openat2-in-root", lambda: os.read(openat2(inner, b"/../../a", os.O_RDONLY,
+                                                    RESOLVE_IN_ROOT), 9))
+    show("openat2-no-xdev", lambda: os.read(openat2(here, b"dir/b", os.O_RDONLY,
+                                                    RESOLVE_NO_XDEV), 9))
+    # Differs between a mount and the tree by design: ".." of a mount's root crosses a mount.
+    show("openat2-no-xdev-up", lambda: os.close(openat2(here, b"..", os.O_RDONLY,
+                                                        RESOLVE_NO_XDEV)))
     show("creat", lambda: os.close(check(libc.creat(b"dir/created", 0o644))))
     show("O_DIRECTORY-on-file", lambda: os.open("file", os.O_RDONLY | os.O_DIRECTORY))
     show("O_NOFOLLOW-on-link", lambda: os.open("link", os.O_RDONLY | os.O_NOFOLLOW))

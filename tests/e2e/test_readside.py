@@ -6,7 +6,8 @@ passthrough_ll passes the real one), the errnos, the directory offsets (its d_of
 real ones) -- but one, which the ``kernel`` test finds on the real FUSE too: ``access-x``,
 access(X_OK) of a file without x bits, is allowed, because FUSE without default_permissions
 asks the daemon (FUSE_ACCESS), passthrough_ll answers ENOSYS, and the kernel then allows
-everything (fuse_access).
+everything (fuse_access); and ``openat2-no-xdev-up``, ".." of the mount's root with
+RESOLVE_NO_XDEV, which leaves the mount (EXDEV) where on the tree it does not.
 """
 
 from __future__ import annotations
@@ -47,13 +48,14 @@ def test_read_side_syscalls_as_on_the_tree(sessions: Sessions) -> None:
     libfuse_example("passthrough_ll")
     run = sessions.run(SCRIPT.format(python=sys.executable, probe=PROBE))
     assert run.lines() == ["mnt rc=0", "src rc=0", "unmount rc=0"], run.output
-    assert _differences(sessions.root) == {"access-x"}, (
+    assert _differences(sessions.root) == {"access-x", "openat2-no-xdev-up"}, (
         (sessions.root / "mnt.out").read_text())
 
 
 @pytest.mark.kernel
 def test_read_side_syscalls_on_kernel_fuse(tmp_path: Path) -> None:
-    """The reference: on the real FUSE (as root), only ``access-x`` differs."""
+    """The reference: on the real FUSE (as root), only ``access-x`` and the crossing of
+    ``openat2-no-xdev-up`` differ."""
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
         pytest.skip("needs root and the real /dev/fuse")
     libfuse_example("passthrough_ll")
@@ -61,4 +63,4 @@ def test_read_side_syscalls_on_kernel_fuse(tmp_path: Path) -> None:
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.stdout.splitlines() == ["mnt rc=0", "src rc=0", "unmount rc=0"], done.stderr
-    assert _differences(tmp_path) == {"access-x"}
+    assert _differences(tmp_path) == {"access-x", "openat2-no-xdev-up"}
