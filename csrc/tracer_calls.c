@@ -259,6 +259,26 @@ static PyObject *Tracer_set_special_names(TracerObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* Add (`add`) or remove inode `arg` in one of the configuration's inode sets, under the
+ * configuration's lock (the listener thread reads them). */
+static PyObject *change_inode_set(TracerObject *self, PyObject *arg, struct inode_set *set,
+                                  int add)
+{
+    unsigned long long ino = PyLong_AsUnsignedLongLong(arg);
+    if (ino == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    pthread_rwlock_wrlock(&self->config.lock);
+    int error = 0;
+    if (add)
+        error = inode_set_add(set, ino);
+    else
+        inode_set_remove(set, ino);
+    pthread_rwlock_unlock(&self->config.lock);
+    if (error)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(Tracer_add_virtual_inode_doc,
 "add_virtual_inode(ino) -> None\n\n"
 "Mark a socket inode as a virtual file: an fd argument >= fd_base, a dirfd, or a path\n"
@@ -267,15 +287,7 @@ PyDoc_STRVAR(Tracer_add_virtual_inode_doc,
 static PyObject *Tracer_add_virtual_inode(TracerObject *self, PyObject *arg)
 {
     REQUIRE_INIT(self);
-    unsigned long long ino = PyLong_AsUnsignedLongLong(arg);
-    if (ino == (unsigned long long)-1 && PyErr_Occurred())
-        return NULL;
-    pthread_rwlock_wrlock(&self->config.lock);
-    int error = inode_set_add(&self->config.virtual_inodes, ino);
-    pthread_rwlock_unlock(&self->config.lock);
-    if (error)
-        return PyErr_NoMemory();
-    Py_RETURN_NONE;
+    return change_inode_set(self, arg, &self->config.virtual_inodes, 1);
 }
 
 PyDoc_STRVAR(Tracer_remove_virtual_inode_doc,
@@ -284,13 +296,7 @@ PyDoc_STRVAR(Tracer_remove_virtual_inode_doc,
 static PyObject *Tracer_remove_virtual_inode(TracerObject *self, PyObject *arg)
 {
     REQUIRE_INIT(self);
-    unsigned long long ino = PyLong_AsUnsignedLongLong(arg);
-    if (ino == (unsigned long long)-1 && PyErr_Occurred())
-        return NULL;
-    pthread_rwlock_wrlock(&self->config.lock);
-    inode_set_remove(&self->config.virtual_inodes, ino);
-    pthread_rwlock_unlock(&self->config.lock);
-    Py_RETURN_NONE;
+    return change_inode_set(self, arg, &self->config.virtual_inodes, 0);
 }
 
 PyDoc_STRVAR(Tracer_add_stand_in_inode_doc,
@@ -301,15 +307,7 @@ PyDoc_STRVAR(Tracer_add_stand_in_inode_doc,
 static PyObject *Tracer_add_stand_in_inode(TracerObject *self, PyObject *arg)
 {
     REQUIRE_INIT(self);
-    unsigned long long ino = PyLong_AsUnsignedLongLong(arg);
-    if (ino == (unsigned long long)-1 && PyErr_Occurred())
-        return NULL;
-    pthread_rwlock_wrlock(&self->config.lock);
-    int error = inode_set_add(&self->config.stand_in_inodes, ino);
-    pthread_rwlock_unlock(&self->config.lock);
-    if (error)
-        return PyErr_NoMemory();
-    Py_RETURN_NONE;
+    return change_inode_set(self, arg, &self->config.stand_in_inodes, 1);
 }
 
 PyDoc_STRVAR(Tracer_remove_stand_in_inode_doc,
@@ -318,13 +316,7 @@ PyDoc_STRVAR(Tracer_remove_stand_in_inode_doc,
 static PyObject *Tracer_remove_stand_in_inode(TracerObject *self, PyObject *arg)
 {
     REQUIRE_INIT(self);
-    unsigned long long ino = PyLong_AsUnsignedLongLong(arg);
-    if (ino == (unsigned long long)-1 && PyErr_Occurred())
-        return NULL;
-    pthread_rwlock_wrlock(&self->config.lock);
-    inode_set_remove(&self->config.stand_in_inodes, ino);
-    pthread_rwlock_unlock(&self->config.lock);
-    Py_RETURN_NONE;
+    return change_inode_set(self, arg, &self->config.stand_in_inodes, 0);
 }
 
 PyDoc_STRVAR(Tracer_path_is_watched_doc,

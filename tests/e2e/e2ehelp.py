@@ -64,6 +64,19 @@ wait_unmounted() {{
 """
 
 
+ON_REF_AND_MOUNT = r"""mkdir -p ref src mnt
+@START@ 2>daemon.err &
+daemon=$!
+wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
+work "$PWD/ref" > ref.out 2>&1; echo "ref rc=$?"
+work "$PWD/mnt" > mnt.out 2>&1; echo "mnt rc=$?"
+diff ref.out mnt.out && echo "same output"
+"""
+"""Script lines that start the daemon `@START@` on mnt (backed by src), run the script's
+``work`` function in ref (a real directory) and in mnt, and compare what it printed.  A
+test's script holds ``@ON_BOTH@`` for them, and its own ``work``."""
+
+
 @dataclass
 class Run:
     """What a session printed and how it ended."""

@@ -10,7 +10,7 @@ files bigger than one write-back chunk.
 from __future__ import annotations
 
 import pytest
-from e2ehelp import RW_DAEMONS, Sessions, libfuse_example
+from e2ehelp import ON_REF_AND_MOUNT, RW_DAEMONS, Sessions, libfuse_example
 
 pytestmark = pytest.mark.e2e
 
@@ -50,18 +50,13 @@ EOT
     cat f g e both h rw loop sorted piped whole; od -c d
     md5sum big py; wc -c big py
 )
-mkdir -p ref src mnt
-@START@ 2>daemon.err &
-daemon=$!
-wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
-work "$PWD/ref" > ref.out 2>&1; echo "ref rc=$?"
-work "$PWD/mnt" > mnt.out 2>&1; echo "mnt rc=$?"
-diff ref.out mnt.out && echo "same output"
+@ON_BOTH@
 diff -r ref mnt && echo "same tree"
 cat mnt.out
 fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
 wait $daemon; echo "daemon rc=$?"
 """
+WORKLOAD = WORKLOAD.replace("@ON_BOTH@\n", ON_REF_AND_MOUNT)
 
 DAEMONS = RW_DAEMONS
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2ehelp import LIBFUSE, PRELUDE, REPO, RW_DAEMONS, Sessions, libfuse_example
+from e2ehelp import LIBFUSE, ON_REF_AND_MOUNT, PRELUDE, REPO, RW_DAEMONS, Sessions, libfuse_example
 
 pytestmark = pytest.mark.e2e
 
@@ -94,13 +94,7 @@ print("after fallocate", os.fstat(0).st_size)
     exec 3>&-
     stat -c 'h %s %X %Y' h; cat h
 )
-mkdir -p ref src mnt
-@START@ 2>daemon.err &
-daemon=$!
-wait_mounted "$PWD/mnt" || { cat daemon.err; exit 1; }
-work "$PWD/ref" > ref.out 2>&1; echo "ref rc=$?"
-work "$PWD/mnt" > mnt.out 2>&1; echo "mnt rc=$?"
-diff ref.out mnt.out && echo "same output"
+@ON_BOTH@
 cat mnt.out
 echo "xattrs: $(cat mnt/xa)"
 stat -c '%n %a %s %X %Y' mnt/f mnt/g mnt/h mnt/in mnt/out | sed 's/^mnt/X/' > mnt.stat
@@ -111,6 +105,7 @@ fi
 fusermount3 -u "$PWD/mnt"; echo "unmount rc=$?"
 wait $daemon; echo "daemon rc=$?"
 """
+WORKLOAD = WORKLOAD.replace("@ON_BOTH@\n", ON_REF_AND_MOUNT)
 
 EXPECTED = (
     "ref rc=0", "mnt rc=0", "same output", "touched now", "dated 978307200 978307200",

@@ -162,10 +162,17 @@ def run_script(
     return SessionResult(status, output.decode().splitlines(), seen, stats)
 
 
-@pytest.fixture
-def tracer():
-    """A Tracer with the test spec; its session is killed at teardown."""
-    instance = _tracer.Tracer(TEST_SPEC, fd_base=512, max_nr=450)
-    yield instance
-    instance.close()
-    instance.kill_all()
+def tracer_fixture(spec):
+    """A `tracer` fixture: a Tracer with `spec`, its session killed at teardown."""
+
+    @pytest.fixture
+    def tracer():
+        instance = _tracer.Tracer(spec, fd_base=512, max_nr=450)
+        yield instance
+        instance.close()
+        instance.kill_all()
+
+    return tracer
+
+
+tracer = tracer_fixture(TEST_SPEC)

@@ -9,7 +9,7 @@ import pytest
 
 from hypervisor import _tracer
 
-from .conftest import TEST_SPEC, continue_all, run_script
+from .conftest import TEST_SPEC, continue_all, run_script, tracer_fixture
 
 NR_GETCWD = 79
 SPEC = [*TEST_SPEC, (NR_GETCWD, _tracer.ACTION_TRAP_CWD, 0, -1, -1, -1, -1)]
@@ -27,12 +27,7 @@ for step, directory in enumerate(DIRECTORIES):
 """
 
 
-@pytest.fixture
-def tracer():
-    instance = _tracer.Tracer(SPEC, fd_base=512, max_nr=450)
-    yield instance
-    instance.close()
-    instance.kill_all()
+tracer = tracer_fixture(SPEC)
 
 
 @pytest.fixture

@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 import textwrap
 
-import pytest
-
 from hypervisor import _tracer
 
-from .conftest import TEST_SPEC, continue_all, run_script
+from .conftest import TEST_SPEC, continue_all, run_script, tracer_fixture
 
 NR_FSYNC, NR_FCHMOD, NR_UTIMENSAT = 74, 91, 280
 SPEC = [
@@ -40,12 +38,7 @@ report("modes", oct(os.stat(STAND_IN).st_mode & 0o777), oct(os.stat(OTHER).st_mo
 """
 
 
-@pytest.fixture
-def tracer():
-    instance = _tracer.Tracer(SPEC, fd_base=512, max_nr=450)
-    yield instance
-    instance.close()
-    instance.kill_all()
+tracer = tracer_fixture(SPEC)
 
 
 def _files(tmp_path):

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import textwrap
 
-import pytest
-
 from hypervisor import _tracer
 
-from .conftest import TEST_SPEC, continue_all, run_script
+from .conftest import TEST_SPEC, continue_all, run_script, tracer_fixture
 
 NR_CONNECT, NR_BIND = 42, 49
 SPEC = [
@@ -40,12 +38,7 @@ attempt("connect-outside", U, S, "connect", OUTSIDE + "/a")
 """
 
 
-@pytest.fixture
-def tracer():
-    instance = _tracer.Tracer(SPEC, fd_base=512, max_nr=450)
-    yield instance
-    instance.close()
-    instance.kill_all()
+tracer = tracer_fixture(SPEC)
 
 
 def test_only_unix_paths_under_a_prefix_are_queued(tracer, tmp_path):
