@@ -132,6 +132,16 @@ def libfuse_example(name: str) -> Path:
     return path
 
 
+def on_kernel_fuse(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run bash `script` (with ``$LIBFUSE`` set, under ``set -u``) outside any session, on
+    the real kernel FUSE: the reference a vufuse test is compared with.  Skips unless root
+    with /dev/fuse."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+        pytest.skip("needs root and the real /dev/fuse")
+    return subprocess.run(["bash", "-c", f"set -u\nLIBFUSE={LIBFUSE}\n" + script], cwd=cwd,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+
 def real_pyfuse3() -> tuple[Path, Path]:
     """The real pyfuse3's venv python and its sdist's examples, or skip with the reason."""
     python, examples = REAL_PYFUSE3 / "venv" / "bin" / "python", REAL_PYFUSE3 / "examples"

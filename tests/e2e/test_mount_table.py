@@ -9,11 +9,10 @@ checks it still is), with ``{mnt}``, ``{uid}``, ``{gid}`` to fill in.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from e2ehelp import LIBFUSE, Sessions, libfuse_example
+from e2ehelp import Sessions, libfuse_example, on_kernel_fuse
 
 KERNEL_LINES = """\
 df hello_ll fuse.hello_ll 0 0 0 - {mnt}
@@ -79,11 +78,8 @@ def test_user_cannot_unmount_a_mount_of_user_id_0(sessions: Sessions) -> None:
 @pytest.mark.kernel
 def test_tools_on_kernel_fuse(tmp_path: Path) -> None:
     """The reference: the same lines on the real kernel FUSE (root)."""
-    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
-        pytest.skip("needs root and the real /dev/fuse")
     libfuse_example("hello_ll")
-    done = subprocess.run(["bash", "-c", f"set -u\nLIBFUSE={LIBFUSE}\n" + SCRIPT], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = on_kernel_fuse(SCRIPT, tmp_path)
     assert done.stdout == _expected(tmp_path) + "umount rc=0\n", done.stdout + done.stderr
 
 
@@ -121,11 +117,7 @@ def test_mount_options_as_the_kernel_shows_them(sessions: Sessions) -> None:
 @pytest.mark.kernel
 def test_mount_options_on_kernel_fuse(tmp_path: Path) -> None:
     """The reference for :data:`OPTIONS_LINES` (root)."""
-    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
-        pytest.skip("needs root and the real /dev/fuse")
     libfuse_example("hello_ll")
-    script = f"set -u\nLIBFUSE={LIBFUSE}\n" + OPTIONS_SCRIPT.format(options=OPTIONS)
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = on_kernel_fuse(OPTIONS_SCRIPT.format(options=OPTIONS), tmp_path)
     assert done.stdout == OPTIONS_LINES.format(mnt=tmp_path / "mnt", uid=0, gid=0), (
         done.stdout + done.stderr)

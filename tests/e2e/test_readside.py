@@ -12,13 +12,11 @@ RESOLVE_NO_XDEV, which leaves the mount (EXDEV) where on the tree it does not.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from e2ehelp import LIBFUSE, Sessions, libfuse_example
+from e2ehelp import Sessions, libfuse_example, on_kernel_fuse
 
 PROBE = Path(__file__).with_name("readside_probe.py")
 SCRIPT = """\
@@ -56,11 +54,7 @@ def test_read_side_syscalls_as_on_the_tree(sessions: Sessions) -> None:
 def test_read_side_syscalls_on_kernel_fuse(tmp_path: Path) -> None:
     """The reference: on the real FUSE (as root), only ``access-x`` and the crossing of
     ``openat2-no-xdev-up`` differ."""
-    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
-        pytest.skip("needs root and the real /dev/fuse")
     libfuse_example("passthrough_ll")
-    script = f"set -u\nLIBFUSE={LIBFUSE}\n" + SCRIPT.format(python=sys.executable, probe=PROBE)
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = on_kernel_fuse(SCRIPT.format(python=sys.executable, probe=PROBE), tmp_path)
     assert done.stdout.splitlines() == ["mnt rc=0", "src rc=0", "unmount rc=0"], done.stderr
     assert _differences(tmp_path) == {"access-x", "openat2-no-xdev-up"}

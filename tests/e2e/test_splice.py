@@ -7,13 +7,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from e2ehelp import LIBFUSE, Sessions, libfuse_example
+from e2ehelp import Sessions, libfuse_example, on_kernel_fuse
 
 PROBE = Path(__file__).with_name("splice_probe.py")
 
@@ -66,11 +64,7 @@ def test_splice_family_in_a_session(sessions: Sessions) -> None:
 @pytest.mark.kernel
 def test_splice_family_on_kernel_fuse(tmp_path: Path) -> None:
     """The reference: the same matrix on the real kernel FUSE (root)."""
-    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
-        pytest.skip("needs root and the real /dev/fuse")
     libfuse_example("passthrough_ll")
-    script = f"set -u\nLIBFUSE={LIBFUSE}\n" + SCRIPT.format(python=sys.executable, probe=PROBE)
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = on_kernel_fuse(SCRIPT.format(python=sys.executable, probe=PROBE), tmp_path)
     assert "probe rc=0" in done.stdout, done.stdout + done.stderr
     assert (tmp_path / "probe.out").read_text() == KERNEL_OUTPUT
