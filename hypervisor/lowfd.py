@@ -52,6 +52,12 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+def _chunk_digests(size: int, chunk: Callable[[int], bytes]) -> dict[int, bytes]:
+    """The digest of each CHUNK of `size` bytes, by index (`chunk(index)` gives its bytes):
+    what the daemon is known to hold."""
+    return {index: _digest(chunk(index)) for index in range((size + CHUNK - 1) // CHUNK)}
+
+
 @dataclass(eq=False)
 class LowFdStandIn:
     """One memfd standing in for one virtual description at a low fd."""
@@ -139,10 +145,9 @@ class LowFdStandIns:
                 os.ftruncate(memfd, size)
             else:
                 _write_all(memfd, contents)
-                digests = {
-                    index: _digest(contents[index * CHUNK : (index + 1) * CHUNK])
-                    for index in range((len(contents) + CHUNK - 1) // CHUNK)
-                }
+                digests = _chunk_digests(
+                    len(contents), lambda index: contents[index * CHUNK : (index + 1) * CHUNK]
+                )
                 size = len(contents)
             watch = _libc.inotify_add_watch(
                 inotify, f"/proc/self/fd/{memfd}".encode(),
@@ -211,11 +216,11 @@ class LowFdStandIns:
             except OSError:
                 log.debug("stand-in change failed", exc_info=True)
             size = os.fstat(stand_in.memfd).st_size
-            stand_in.digests = {}
-            for index in range((size + CHUNK - 1) // CHUNK):
-                start = index * CHUNK
-                stand_in.digests[index] = _digest(
-                    os.pread(stand_in.memfd, min(CHUNK, size - start), start))
+            memfd = stand_in.memfd
+            stand_in.digests = _chunk_digests(
+                size, lambda index: os.pread(memfd, min(CHUNK, size - index * CHUNK),
+                                             index * CHUNK),
+            )  # fmt: skip
             stand_in.sent_size = size
             self._drain()
             stand_in.dirty = False
