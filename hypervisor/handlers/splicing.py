@@ -10,11 +10,13 @@ may be short (at most :data:`CHUNK` here); callers loop, as for any file system.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import stat as stat_module
 import struct
+from collections.abc import Iterator
 
 import trio
 
@@ -142,16 +144,26 @@ def _sides(call: Call, source_fd: int, target_fd: int) -> tuple[_Side, _Side] | 
         raise
 
 
+@contextlib.contextmanager
+def _checked(sides: tuple[_Side, _Side]) -> Iterator[tuple[_Side, _Side]]:
+    """The two ends, EBADF unless the source reads and the target writes; closed after."""
+    source, target = sides
+    try:
+        if not source.readable or not target.writable:
+            raise error(errno.EBADF)
+        yield source, target
+    finally:
+        source.close()
+        target.close()
+
+
 @kernel_unless_virtual
 async def handle_sendfile(call: Call) -> Reply:
     """sendfile(out, in, offset*, count)."""
     sides = _sides(call, call.int_arg(1), call.int_arg(0))
     if sides is None:
         return CONTINUE
-    source, target = sides
-    try:
-        if not source.readable or not target.writable:
-            raise error(errno.EBADF)
+    with _checked(sides) as (source, target):
         pointer = call.arg(2)
         position = _offset_at(call, pointer)
         if target.flags & O_APPEND and not target.is_pipe:
@@ -163,9 +175,6 @@ async def handle_sendfile(call: Call) -> Reply:
         written = await _write(call, target, None, data)
         _advance(call, source, pointer, start, written)
         return written
-    finally:
-        source.close()
-        target.close()
 
 
 @kernel_unless_virtual
@@ -174,10 +183,7 @@ async def handle_splice(call: Call) -> Reply:
     sides = _sides(call, call.int_arg(0), call.int_arg(2))
     if sides is None:
         return CONTINUE
-    source, target = sides
-    try:
-        if not source.readable or not target.writable:
-            raise error(errno.EBADF)
+    with _checked(sides) as (source, target):
         in_pointer, out_pointer = call.arg(1), call.arg(3)
         length, flags = call.arg(4), call.int_arg(5)
         if source.is_pipe:
@@ -204,9 +210,6 @@ async def handle_splice(call: Call) -> Reply:
             _advance(call, source, in_pointer, start, written)
             return written
         raise error(errno.EINVAL)
-    finally:
-        source.close()
-        target.close()
 
 
 def register(dispatcher: Dispatcher) -> None:
